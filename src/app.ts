@@ -1,0 +1,52 @@
+import Koa from 'koa';
+import type pg from 'pg';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { Database } from './db/schema.ts';
+import { ActionRegistry } from './actions/registry.ts';
+import { ContextService } from './contexts/service.ts';
+import { contextRoutes } from './contexts/routes.ts';
+import { authenticateTenant } from './http/auth.ts';
+import { problemMiddleware } from './http/errors.ts';
+import { metaRoutes } from './http/meta-routes.ts';
+import { requestLog } from './http/request-log.ts';
+import { depositAction, transferAction } from './ledger/actions.ts';
+import { ledgerRoutes } from './ledger/routes.ts';
+import { tenantRoutes } from './tenants/routes.ts';
+
+export interface AppDeps {
+  pool: pg.Pool;
+  db: Kysely<Database>;
+  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'>;
+  logger: Logger;
+  /** Extra action types beside the built-in ledger actions. */
+  actions?: ActionRegistry;
+}
+
+export function defaultActions(): ActionRegistry {
+  return new ActionRegistry().register(depositAction).register(transferAction);
+}
+
+/** The Koa application, without listening: tests and embedding services call its callback. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  const actions = deps.actions ?? defaultActions();
+  const contexts = new ContextService(deps.db, actions, deps.config.contextTtlSeconds);
+  const routers = [
+    metaRoutes(deps.pool),
+    tenantRoutes(deps.db, deps.config.adminToken),
+    contextRoutes(contexts),
+    ledgerRoutes(deps.db),
+  ];
+
+  app.use(requestLog(deps.logger));
+  app.use(problemMiddleware(deps.logger));
+  app.use(authenticateTenant(deps.db));
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}

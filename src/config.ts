@@ -1,0 +1,95 @@
+// Environment → typed configuration. Every bad value is reported at once, by name, and stops
+// start-up before anything listens.
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  /** Unset: `npm start` runs an embedded Postgres under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  /** Unset: tenant administration (POST /tenants) is switched off. */
+  readonly adminToken: string | undefined;
+  readonly logLevel: LogLevel;
+  /** Default lifetime of a context created without ttlSeconds. */
+  readonly contextTtlSeconds: number;
+  readonly dataDir: string;
+  readonly embeddedPostgresPort: number;
+  /** Fixes the dev tenant's key instead of generating one (development only). */
+  readonly devApiKey: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const nodeEnvRaw = text('NODE_ENV') ?? 'development';
+  const nodeEnv = (['development', 'production', 'test'] as const).find((candidate) => candidate === nodeEnvRaw);
+  if (!nodeEnv) problems.push(`NODE_ENV must be development, production or test (got "${nodeEnvRaw}")`);
+
+  const logLevelRaw = text('LOG_LEVEL') ?? 'info';
+  const logLevel = LOG_LEVELS.find((level) => level === logLevelRaw);
+  if (!logLevel) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
+
+  const databaseUrl = text('DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(databaseUrl).protocol;
+    } catch {
+      protocol = 'invalid';
+    }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+      problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    }
+  }
+
+  const adminToken = text('ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 16) problems.push('ADMIN_TOKEN must be at least 16 characters long');
+
+  const devApiKey = text('DEV_API_KEY');
+  if (devApiKey !== undefined && !/^[\x21-\x7e]{16,200}$/.test(devApiKey)) {
+    problems.push('DEV_API_KEY must be 16 to 200 visible ASCII characters');
+  }
+
+  const config: Config = {
+    nodeEnv: nodeEnv ?? 'development',
+    port: integer('PORT', 3000, 0, 65535),
+    host: text('HOST') ?? '127.0.0.1',
+    databaseUrl,
+    databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    adminToken,
+    logLevel: logLevel ?? 'info',
+    contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),
+    dataDir: text('DATA_DIR') ?? '.data',
+    embeddedPostgresPort: integer('EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
+    devApiKey,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,139 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import type { StoredState } from '../protocol/context-state.ts';
+
+export interface ContextRow {
+  id: string;
+  seq: number;
+  state: StoredState;
+  version: number;
+  action: unknown;
+  fingerprint: string | null;
+  result: unknown;
+  error: unknown;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Date;
+  updated_at: Date;
+  expires_at: Date;
+  /** The database's clock when the row was read (the transaction's start inside one). */
+  now: Date;
+}
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+const columns = [
+  'id', 'seq', 'state', 'version', 'action', 'fingerprint', 'result', 'error',
+  'response_status', 'response_body', 'created_at', 'updated_at', 'expires_at',
+] as const;
+
+function selectContext(db: Executor, tenantId: string, id: string) {
+  return db
+    .selectFrom('contexts')
+    .select(columns)
+    .select(sql<Date>`now()`.as('now'))
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id);
+}
+
+export async function findContext(db: Executor, tenantId: string, id: string): Promise<ContextRow | undefined> {
+  return selectContext(db, tenantId, id).executeTakeFirst();
+}
+
+/** The row lock every decision that changes a context is taken under. */
+export async function lockContext(trx: Transaction<Database>, tenantId: string, id: string): Promise<ContextRow | undefined> {
+  return selectContext(trx, tenantId, id).forUpdate().executeTakeFirst();
+}
+
+/**
+ * Claims an id for a new open context. On a concurrent claim of the same id this waits for the
+ * other transaction and then returns undefined if it committed: the unique key decides, not a read.
+ */
+export async function insertOpenContext(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  ttlSeconds: number,
+): Promise<ContextRow | undefined> {
+  return db
+    .insertInto('contexts')
+    .values({
+      tenant_id: tenantId,
+      id,
+      updated_at: sql<Date>`now()`,
+      expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
+    })
+    .onConflict((conflict) => conflict.columns(['tenant_id', 'id']).doNothing())
+    .returning(columns)
+    .returning(sql<Date>`now()`.as('now'))
+    .executeTakeFirst();
+}
+
+export interface Execution {
+  tenantId: string;
+  id: string;
+  /** The version the decision was made on; the update applies only if it is still current. */
+  expectedVersion: number;
+  state: 'succeeded' | 'failed';
+  action: unknown;
+  fingerprint: string;
+  result: unknown;
+  error: unknown;
+  responseStatus: number;
+  responseBody: string;
+}
+
+export async function recordExecution(trx: Transaction<Database>, execution: Execution): Promise<void> {
+  const updated = await trx
+    .updateTable('contexts')
+    .set({
+      state: execution.state,
+      version: execution.expectedVersion + 1,
+      action: JSON.stringify(execution.action),
+      fingerprint: execution.fingerprint,
+      result: execution.result === null ? null : JSON.stringify(execution.result),
+      error: execution.error === null ? null : JSON.stringify(execution.error),
+      response_status: execution.responseStatus,
+      response_body: execution.responseBody,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('tenant_id', '=', execution.tenantId)
+    .where('id', '=', execution.id)
+    .where('version', '=', execution.expectedVersion)
+    .where('state', '=', 'open')
+    .executeTakeFirst();
+  if (updated.numUpdatedRows !== 1n) throw new Error(`context ${execution.id} changed under its lock`);
+}
+
+export async function cancelContext(trx: Transaction<Database>, tenantId: string, id: string, expectedVersion: number): Promise<void> {
+  const updated = await trx
+    .updateTable('contexts')
+    .set({ state: 'cancelled', version: expectedVersion + 1, updated_at: sql<Date>`now()` })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .where('state', '=', 'open')
+    .executeTakeFirst();
+  if (updated.numUpdatedRows !== 1n) throw new Error(`context ${id} changed under its lock`);
+}
+
+export type ListFilter = 'open' | 'expired' | StoredState | undefined;
+
+export async function listContexts(
+  db: Executor,
+  tenantId: string,
+  filter: ListFilter,
+  limit: number,
+  before: number | undefined,
+): Promise<ContextRow[]> {
+  let query = db
+    .selectFrom('contexts')
+    .select(columns)
+    .select(sql<Date>`now()`.as('now'))
+    .where('tenant_id', '=', tenantId);
+  if (filter === 'open') query = query.where('state', '=', 'open').where('expires_at', '>', sql<Date>`now()`);
+  else if (filter === 'expired') query = query.where('state', '=', 'open').where('expires_at', '<=', sql<Date>`now()`);
+  else if (filter !== undefined) query = query.where('state', '=', filter);
+  if (before !== undefined) query = query.where('seq', '<', before);
+  return query.orderBy('seq', 'desc').limit(limit).execute();
+}

@@ -1,0 +1,67 @@
+import { link, type Links } from '../http/hal.ts';
+import { effectiveState, isExecuted, type ContextState } from '../protocol/context-state.ts';
+import { contextEntityTag, type ContextView } from '../protocol/preconditions.ts';
+import { formatEntityTag } from '../protocol/entity-tag.ts';
+import type { ContextRow } from './repository.ts';
+
+export function contextPath(id: string): string {
+  return `/contexts/${id}`;
+}
+
+export function contextView(row: ContextRow): ContextView {
+  return { state: effectiveState(row.state, row.expires_at, row.now), version: row.version, fingerprint: row.fingerprint };
+}
+
+export function contextETag(row: ContextRow): string {
+  return formatEntityTag(contextEntityTag(contextView(row)));
+}
+
+export interface ContextFields {
+  id: string;
+  state: ContextState;
+  version: number;
+  action: unknown;
+  result: unknown;
+  error: unknown;
+  createdAt: Date;
+  updatedAt: Date;
+  expiresAt: Date;
+}
+
+/** The HAL representation. Links say what may be done next: execute and cancel only while open. */
+export function renderContext(fields: ContextFields): Record<string, unknown> {
+  const self = contextPath(fields.id);
+  const links: Links = { self: link(self) };
+  if (fields.state === 'open') {
+    links['execute'] = link(self, 'PUT {"action": {...}} with If-Match');
+    links['cancel'] = link(self, 'DELETE with If-Match');
+  }
+  return {
+    id: fields.id,
+    state: fields.state,
+    version: fields.version,
+    action: fields.action ?? null,
+    result: fields.result ?? null,
+    error: fields.error ?? null,
+    createdAt: fields.createdAt.toISOString(),
+    updatedAt: fields.updatedAt.toISOString(),
+    expiresAt: fields.expiresAt.toISOString(),
+    _links: links,
+  };
+}
+
+/** An executed context is immutable: its representation is the one recorded when it executed. */
+export function contextBody(row: ContextRow): string {
+  if (isExecuted(row.state) && row.response_body !== null) return row.response_body;
+  return JSON.stringify(renderContext({
+    id: row.id,
+    state: effectiveState(row.state, row.expires_at, row.now),
+    version: row.version,
+    action: row.action,
+    result: row.result,
+    error: row.error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    expiresAt: row.expires_at,
+  }));
+}

@@ -1,0 +1,60 @@
+// Row types of the tables in db/migrations, as kysely sees them. bigint columns are parsed to
+// numbers by the pool (see database.ts); the schema bounds them to 2^53 - 1.
+import type { ColumnType, Generated } from 'kysely';
+import type { StoredState } from '../protocol/context-state.ts';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = ColumnType<unknown, string | null | undefined, string | null>;
+
+export interface TenantsTable {
+  id: Generated<string>;
+  name: string;
+  api_key_hash: Buffer;
+  created_at: Generated<Date>;
+}
+
+export interface AccountsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  seq: Generated<number>;
+  name: string;
+  currency: string;
+  balance: Generated<number>;
+  version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface ContextsTable {
+  tenant_id: string;
+  id: string;
+  seq: Generated<number>;
+  state: ColumnType<StoredState, StoredState | undefined, StoredState>;
+  version: Generated<number>;
+  action: Json;
+  fingerprint: string | null;
+  result: Json;
+  error: Json;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface EntriesTable {
+  tenant_id: string;
+  id: Generated<number>;
+  account_id: string;
+  context_id: string;
+  amount: number;
+  balance_after: number;
+  created_at: Generated<Date>;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  accounts: AccountsTable;
+  contexts: ContextsTable;
+  entries: EntriesTable;
+}

@@ -1,0 +1,6 @@
+// Ids are UUIDs; anything else in an id position names nothing and answers 404, never 400 or 500.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

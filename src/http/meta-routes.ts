@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
+import type pg from 'pg';
+import { migrationsApplied } from '../db/migrate.ts';
+import { link } from './hal.ts';
+import { HAL_JSON } from './media.ts';
+import { ProblemError } from './problems.ts';
+import { isDatabaseUnavailable } from './errors.ts';
+import type { AuthState } from './auth.ts';
+
+export const OPENAPI_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
+
+/** The entry point, health probes and the spec. */
+export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
+  const router = new Router<Partial<AuthState>>();
+
+  router.get('/', (ctx) => {
+    ctx.type = HAL_JSON;
+    ctx.body = JSON.stringify({
+      name: 'idempotence-service',
+      _links: {
+        self: link('/'),
+        contexts: link('/contexts', 'Idempotence contexts: POST to create, PUT an action to execute it once'),
+        accounts: link('/accounts', 'Ledger accounts: POST to open one'),
+        openapi: link('/openapi.yaml'),
+      },
+    });
+  });
+
+  // Liveness: the process answers. Says nothing about the database on purpose.
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  // Readiness: the database answers and every migration is applied.
+  router.get('/readyz', async (ctx) => {
+    let ready = false;
+    try {
+      ready = await migrationsApplied(pool);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+    }
+    if (!ready) {
+      ctx.set('Retry-After', '1');
+      throw new ProblemError('service-unavailable', 'The database is unreachable or not fully migrated.', { headers: { 'Retry-After': '1' } });
+    }
+    ctx.body = { status: 'ready' };
+  });
+
+  let spec: Promise<string> | undefined;
+  router.get('/openapi.yaml', async (ctx) => {
+    spec ??= readFile(OPENAPI_PATH, 'utf8');
+    ctx.type = 'application/yaml';
+    ctx.body = await spec;
+  });
+
+  return router;
+}

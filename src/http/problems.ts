@@ -1,0 +1,78 @@
+// RFC 9457 problem details. Every problem this service can answer is in this one catalog, with
+// a stable type URI; openapi.yaml lists the same types (a test keeps the two in step).
+
+export const PROBLEM_TYPE_BASE = 'https://idempotence.dev/problems/';
+
+export const problemCatalog = {
+  'unauthorized': { status: 401, title: 'Missing or invalid credentials' },
+  'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'context-already-executed': { status: 409, title: 'The context has already executed another action' },
+  'context-cancelled': { status: 410, title: 'The context was cancelled' },
+  'context-expired': { status: 410, title: 'The context has expired' },
+  'precondition-failed': { status: 412, title: 'Precondition failed' },
+  'payload-too-large': { status: 413, title: 'Request body too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'malformed-body': { status: 400, title: 'Malformed request body' },
+  'invalid-parameter': { status: 400, title: 'Invalid query parameter' },
+  'validation-failed': { status: 422, title: 'The request body does not match the schema' },
+  'invalid-action': { status: 422, title: 'Invalid action' },
+  'unknown-account': { status: 422, title: 'Unknown account' },
+  'currency-mismatch': { status: 422, title: 'Currency mismatch' },
+  'balance-limit-exceeded': { status: 422, title: 'Balance limit exceeded' },
+  'insufficient-funds': { status: 422, title: 'Insufficient funds' },
+  'precondition-required': { status: 428, title: 'Precondition required' },
+  'internal-error': { status: 500, title: 'Internal server error' },
+  'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemSlug = keyof typeof problemCatalog;
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status?: number;
+  detail?: string;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+export function problemType(slug: ProblemSlug): string {
+  return PROBLEM_TYPE_BASE + slug;
+}
+
+export function problemDocument(slug: ProblemSlug, detail?: string, extensions: Record<string, unknown> = {}): ProblemDocument {
+  const entry = problemCatalog[slug];
+  return {
+    type: problemType(slug),
+    title: entry.title,
+    status: entry.status,
+    ...(detail === undefined ? {} : { detail }),
+    ...extensions,
+  };
+}
+
+/** Thrown anywhere below a route; the error middleware turns it into the response. */
+export class ProblemError extends Error {
+  readonly slug: ProblemSlug;
+  readonly detail: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly extensions: Readonly<Record<string, unknown>>;
+
+  constructor(
+    slug: ProblemSlug,
+    detail?: string,
+    options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
+  ) {
+    super(detail ?? problemCatalog[slug].title);
+    this.name = 'ProblemError';
+    this.slug = slug;
+    this.detail = detail;
+    this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
+  }
+
+  get status(): number {
+    return problemCatalog[this.slug].status;
+  }
+}
