@@ -1,0 +1,38 @@
+import test from 'ava';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+test('defaults', (t) => {
+  const config = loadConfig({});
+  t.like(config, { port: 3000, host: '127.0.0.1', databaseUrl: undefined, adminToken: undefined, logLevel: 'info', contextTtlSeconds: 86_400 });
+});
+
+test('reads every variable', (t) => {
+  const config = loadConfig({
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    DATABASE_URL: 'postgres://u@db:5432/app',
+    ADMIN_TOKEN: 'a-very-long-admin-token',
+    LOG_LEVEL: 'warn',
+    CONTEXT_TTL_SECONDS: '60',
+    NODE_ENV: 'production',
+  });
+  t.like(config, { port: 8080, host: '0.0.0.0', databaseUrl: 'postgres://u@db:5432/app', logLevel: 'warn', contextTtlSeconds: 60, nodeEnv: 'production' });
+});
+
+test('every bad value is named in one clear message', (t) => {
+  const error = t.throws(
+    () => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', ADMIN_TOKEN: 'short', LOG_LEVEL: 'loud', CONTEXT_TTL_SECONDS: '0' }),
+    { instanceOf: ConfigError },
+  );
+  t.is(error?.problems.length, 5);
+  t.regex(error?.message ?? '', /PORT must be a whole number from 0 to 65535 \(got "eighty"\)/);
+  t.regex(error?.message ?? '', /DATABASE_URL must be a postgres:\/\//);
+  t.regex(error?.message ?? '', /ADMIN_TOKEN must be at least 16 characters/);
+  t.regex(error?.message ?? '', /LOG_LEVEL must be one of/);
+  t.regex(error?.message ?? '', /CONTEXT_TTL_SECONDS/);
+});
+
+test('PORT out of range is refused', (t) => {
+  t.throws(() => loadConfig({ PORT: '70000' }), { message: /PORT/ });
+  t.throws(() => loadConfig({ PORT: '-1' }), { message: /PORT/ });
+});
