@@ -1,0 +1,58 @@
+// `src/main.ts all` as `npm start` runs it: migrates, creates the dev tenant, prints a URL, a key
+// and a curl line that works.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { createTestDatabase } from './helpers/database.ts';
+import { send } from './helpers/server.ts';
+
+test('npm start prints a URL, a dev key and a curl line that works; a second start prints the same key', async (t) => {
+  const database = await createTestDatabase(1);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'idem-main-'));
+  const start = async (): Promise<{ base: string; key: string; curl: string; stop: () => Promise<void> }> => {
+    const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
+      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!/-d '.*'\n/.test(output)) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no start-up banner:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const base = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
+    const key = /Dev API key \(tenant "dev"\): (\S+)/.exec(output)?.[1] ?? '';
+    const curl = output.slice(output.indexOf('curl ')).replace(/\\\n\s*/g, '').trim();
+    const stop = async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    };
+    return { base, key, curl, stop };
+  };
+  try {
+    const first = await start();
+    t.regex(first.base, /^http:\/\/127\.0\.0\.1:\d+$/);
+    t.regex(first.key, /^idem_/);
+    const ran = await new Promise<string>((resolve, reject) => {
+      const shell = spawn('bash', ['-c', first.curl], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      shell.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      shell.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`curl exited ${code}`))));
+    });
+    t.like(JSON.parse(ran), { name: 'Alice', currency: 'EUR', balance: 0 });
+    t.is((await send(first.base, 'GET', '/readyz')).status, 200);
+    await first.stop();
+    const second = await start();
+    t.is(second.key, first.key, 'the dev key survives a restart');
+    t.is((await send(second.base, 'GET', '/accounts', { key: second.key })).status, 200);
+    await second.stop();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+    await database.drop();
+  }
+});

@@ -1,0 +1,39 @@
+// The README's walk-through, run as written against a live server; its `# →` comments are the
+// expected output, line for line.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+const run = promisify(execFile);
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer();
+});
+test.after.always(async () => {
+  await server?.close();
+});
+
+async function walkthrough(): Promise<string> {
+  const readme = await readFile('README.md', 'utf8');
+  const match = /<!-- walkthrough:start[^>]*-->\s*```sh\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(readme);
+  if (!match?.[1]) throw new Error('README.md has no walkthrough block');
+  return match[1];
+}
+
+test('the README walk-through works as written and prints what it says', async (t) => {
+  const script = await walkthrough();
+  const expected = script
+    .split('\n')
+    .filter((line) => line.startsWith('# → '))
+    .map((line) => line.slice('# → '.length));
+  t.true(expected.length >= 5);
+  const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], {
+    env: { ...process.env, BASE: server.base, KEY: server.tenant.apiKey },
+    timeout: 30_000,
+  });
+  const actual = stdout.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== '');
+  t.deepEqual(actual, expected);
+});
