@@ -1,4 +1,5 @@
 import Koa from 'koa';
+import type Router from '@koa/router';
 import type pg from 'pg';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -7,7 +8,7 @@ import type { Database } from './db/schema.ts';
 import { ActionRegistry } from './actions/registry.ts';
 import { ContextService } from './contexts/service.ts';
 import { contextRoutes } from './contexts/routes.ts';
-import { authenticateTenant } from './http/auth.ts';
+import { authenticateTenant, type AuthState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { metaRoutes } from './http/meta-routes.ts';
 import { requestLog } from './http/request-log.ts';
@@ -28,18 +29,23 @@ export function defaultActions(): ActionRegistry {
   return new ActionRegistry().register(depositAction).register(transferAction);
 }
 
+/** Every router of the service; the spec test walks their routes. */
+export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
+  const actions = deps.actions ?? defaultActions();
+  const contexts = new ContextService(deps.db, actions, deps.config.contextTtlSeconds);
+  return [
+    metaRoutes(deps.pool),
+    tenantRoutes(deps.db, deps.config.adminToken),
+    contextRoutes(contexts) as Router<Partial<AuthState>>,
+    ledgerRoutes(deps.db) as Router<Partial<AuthState>>,
+  ];
+}
+
 /** The Koa application, without listening: tests and embedding services call its callback. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
-  const actions = deps.actions ?? defaultActions();
-  const contexts = new ContextService(deps.db, actions, deps.config.contextTtlSeconds);
-  const routers = [
-    metaRoutes(deps.pool),
-    tenantRoutes(deps.db, deps.config.adminToken),
-    contextRoutes(contexts),
-    ledgerRoutes(deps.db),
-  ];
+  const routers = createRouters(deps);
 
   app.use(requestLog(deps.logger));
   app.use(problemMiddleware(deps.logger));

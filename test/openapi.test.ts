@@ -1,0 +1,124 @@
+// openapi.yaml is the contract SDKs are generated from: every route and problem type of the code
+// is in it, and live responses — success and error — match its schemas.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import test from 'ava';
+import { pino } from 'pino';
+import { createRouters } from '../src/app.ts';
+import { problemCatalog, problemType } from '../src/http/problems.ts';
+import { checkReply, operation, spec } from './helpers/spec.ts';
+import { ADMIN_TOKEN, at, startTestServer, type RequestOptions, type TestServer } from './helpers/server.ts';
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer();
+});
+test.after.always(async () => {
+  await server?.close();
+});
+
+test('every route in the code is an operation in openapi.yaml, and the other way round', (t) => {
+  const routers = createRouters({
+    pool: server.database.pool,
+    db: server.database.db,
+    config: { adminToken: undefined, contextTtlSeconds: 60 },
+    logger: pino({ level: 'silent' }),
+  });
+  const inCode = new Set<string>();
+  for (const router of routers) {
+    for (const layer of router.stack) {
+      for (const method of layer.methods) {
+        if (method === 'HEAD') continue;
+        inCode.add(`${method} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`);
+      }
+    }
+  }
+  const inSpec = new Set<string>();
+  for (const [path, item] of Object.entries(spec['paths'] as Record<string, Record<string, unknown>>)) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch']) if (item[method]) inSpec.add(`${method.toUpperCase()} ${path}`);
+  }
+  t.deepEqual([...inCode].sort(), [...inSpec].sort());
+});
+
+test('every problem type of the catalog appears in openapi.yaml', async (t) => {
+  const text = await readFile('openapi.yaml', 'utf8');
+  for (const slug of Object.keys(problemCatalog) as (keyof typeof problemCatalog)[]) {
+    t.true(text.includes(problemType(slug)), slug);
+  }
+});
+
+test('live responses match the documented statuses and schemas', async (t) => {
+  const tenant = server.tenant;
+  const problems: string[] = [];
+  const call = async (method: string, template: string, path: string, options: RequestOptions = {}) => {
+    const reply = await tenant.request(method, path, options);
+    problems.push(...checkReply(method, template, reply));
+    return reply;
+  };
+  const account = at((await call('POST', '/accounts', '/accounts', { body: { name: 'A', currency: 'EUR' } })).json, 'id');
+  const other = at((await call('POST', '/accounts', '/accounts', { body: { name: 'B', currency: 'EUR' } })).json, 'id');
+  await call('POST', '/accounts', '/accounts', { body: { name: 'A', currency: 'XYZ' } });
+  await call('POST', '/accounts', '/accounts', { body: '{', headers: { 'content-type': 'application/json' } });
+  await call('POST', '/accounts', '/accounts', { body: 'x', headers: { 'content-type': 'text/plain' } });
+  await call('GET', '/accounts', '/accounts');
+  await call('GET', '/accounts', '/accounts?limit=1');
+  await call('GET', '/accounts', '/accounts?limit=0');
+  await call('GET', '/accounts/{id}', `/accounts/${account}`);
+  await call('GET', '/accounts/{id}', `/accounts/${randomUUID()}`);
+  await call('GET', '/accounts/{id}', `/accounts/${account}`, { headers: { 'if-none-match': '"1"' } });
+
+  const created = await call('POST', '/contexts', '/contexts', { body: { ttlSeconds: 600 } });
+  const id = at(created.json, 'id');
+  await call('POST', '/contexts', '/contexts', { body: { ttlSeconds: -1 } });
+  await call('GET', '/contexts/{id}', `/contexts/${id}`);
+  await call('GET', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-none-match': '"1"' } });
+  await call('GET', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"7"' } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { body: { action: { type: 'deposit', account, amount: 5 } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: '{', });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"', 'content-type': 'text/plain' }, body: '{}' });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'deposit', pad: 'x'.repeat(70_000) } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'nope' } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'deposit', account: randomUUID(), amount: 5 } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'deposit', account, amount: 5 } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'deposit', account, amount: 5 } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"1"' }, body: { action: { type: 'deposit', account, amount: 6 } } });
+  await call('PUT', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"2"' }, body: { action: { type: 'deposit', account, amount: 6 } } });
+  await call('DELETE', '/contexts/{id}', `/contexts/${id}`, { headers: { 'if-match': '"2"' } });
+  await call('PUT', '/contexts/{id}', `/contexts/${randomUUID()}`, {
+    headers: { 'if-none-match': '*' },
+    body: { action: { type: 'transfer', from: other, to: account, amount: 5 } },
+  });
+  await call('PUT', '/contexts/{id}', `/contexts/${randomUUID()}`, { headers: { 'if-match': '"1"' }, body: { action: {} } });
+  const cancelled = at((await call('POST', '/contexts', '/contexts')).json, 'id');
+  await call('DELETE', '/contexts/{id}', `/contexts/${cancelled}`, { headers: { 'if-match': '"9"' } });
+  await call('DELETE', '/contexts/{id}', `/contexts/${cancelled}`);
+  await call('DELETE', '/contexts/{id}', `/contexts/${cancelled}`, { headers: { 'if-match': '"1"' } });
+  await call('GET', '/contexts/{id}', `/contexts/${cancelled}`);
+  await call('GET', '/contexts', '/contexts');
+  await call('GET', '/contexts', '/contexts?state=succeeded&limit=1');
+  await call('GET', '/contexts', '/contexts?state=bogus');
+  await call('GET', '/accounts/{id}/entries', `/accounts/${account}/entries`);
+  await call('GET', '/accounts/{id}/entries', `/accounts/${account}/entries?cursor=bad`);
+  await call('GET', '/', '/');
+  await call('GET', '/contexts', '/contexts', { key: null });
+  await call('GET', '/healthz', '/healthz', { key: null });
+  await call('GET', '/readyz', '/readyz', { key: null });
+  await call('GET', '/openapi.yaml', '/openapi.yaml', { key: null });
+  await call('POST', '/tenants', '/tenants', { key: ADMIN_TOKEN, body: { name: 'spec' } });
+  await call('POST', '/tenants', '/tenants', { key: ADMIN_TOKEN, body: {} });
+  await call('POST', '/tenants', '/tenants', { body: { name: 'x' } });
+  t.deepEqual(problems, []);
+});
+
+test('operations have ids and the conditional headers they honour', (t) => {
+  for (const [method, path] of [
+    ['GET', '/contexts/{id}'],
+    ['PUT', '/contexts/{id}'],
+    ['DELETE', '/contexts/{id}'],
+  ] as const) {
+    const op = operation(method, path);
+    t.truthy(op?.['operationId'], `${method} ${path}`);
+    const text = JSON.stringify(op);
+    t.true(text.includes('If-Match') || text.includes('IfMatch'), `${method} ${path} documents If-Match`);
+  }
+});
