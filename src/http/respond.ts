@@ -56,7 +56,7 @@ export function sendConditionalRead(ctx: Context, body: string, tag: string = et
   if (!current) throw new Error(`not an entity tag: ${tag}`);
   const decision = decideConditionalRead(conditionsOf(ctx), current);
   if (decision.kind === 'reject') {
-    throw new ProblemError('precondition-failed', `The current ETag is ${tag}.`, { headers: { ETag: tag } });
+    throw new ProblemError('precondition-failed', `The current ETag is ${tag}.`, { headers: { ETag: tag }, extensions: { currentETag: tag } });
   }
   if (decision.kind === 'not-modified') return sendNotModified(ctx, tag);
   sendRepresentation(ctx, { status: 200, body, etag: tag });

@@ -36,6 +36,8 @@ export interface BodyValidator<T> {
 export function bodyValidator<T>(schema: JsonSchema, slug: ProblemSlug = 'validation-failed'): BodyValidator<T> {
   const validate: ValidateFunction = ajv.compile(schema);
   const check = (value: unknown): T => {
+    // Postgres text and jsonb cannot hold U+0000; refuse it here rather than fail in SQL.
+    if (JSON.stringify(value).includes('\\u0000')) throw new ProblemError(slug, 'Strings must not contain the NUL character (U+0000).');
     if (!validate(value)) throw new ProblemError(slug, describeErrors(validate.errors));
     return value as T;
   };

@@ -3,6 +3,7 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { defineAction, type ActionOutcome } from '../actions/registry.ts';
+import { uuidSchema } from '../http/ids.ts';
 import { ProblemError, problemDocument } from '../http/problems.ts';
 import { lockAccounts, postEntry, type AccountRow, type EntryRow } from './repository.ts';
 import { amountSchema, currencySchema, MAX_MINOR_UNITS } from './money.ts';
@@ -58,7 +59,7 @@ export const depositAction = defineAction<DepositAction>({
     required: ['type', 'account', 'amount'],
     properties: {
       type: { const: 'deposit' },
-      account: { type: 'string', format: 'uuid' },
+      account: uuidSchema,
       amount: amountSchema,
       currency: currencySchema,
     },
@@ -80,8 +81,8 @@ export const transferAction = defineAction<TransferAction>({
     required: ['type', 'from', 'to', 'amount'],
     properties: {
       type: { const: 'transfer' },
-      from: { type: 'string', format: 'uuid' },
-      to: { type: 'string', format: 'uuid' },
+      from: uuidSchema,
+      to: uuidSchema,
       amount: amountSchema,
       currency: currencySchema,
     },

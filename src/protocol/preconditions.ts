@@ -75,7 +75,7 @@ function bodyRejection(body: BodyReading): PutDecision | undefined {
     case 'unsupported-media-type':
       return { kind: 'reject', reason: 'unsupported-media-type' };
     case 'too-large':
-      return { kind: 'reject', reason: 'payload-too-large' };
+      return { kind: 'reject', reason: 'payload-too-large', detail: `The body may be at most ${body.limit} bytes.` };
   }
 }
 

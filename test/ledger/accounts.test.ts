@@ -40,6 +40,7 @@ test('account creation validates name and ISO 4217 currency', async (t) => {
     { currency: 'EUR' },
     { name: 'x', currency: 'EUR', balance: 100 },
     { name: 5, currency: 'EUR' },
+    { name: 'nul\u0000byte', currency: 'EUR' },
   ]) {
     const reply = await server.tenant.request('POST', '/accounts', { body });
     t.is(reply.status, 422, JSON.stringify(body));
