@@ -26,6 +26,18 @@ BEGIN
   RAISE EXCEPTION 'entries are append-only';
 END $$;
 
+--
+-- Name: notify_context_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_context_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  PERFORM pg_notify('context_changed', NEW.tenant_id::text || ':' || NEW.id::text);
+  RETURN NULL;
+END $$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -81,8 +93,15 @@ CREATE TABLE public.contexts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
-    CONSTRAINT contexts_check CHECK (((state = ANY (ARRAY['succeeded'::text, 'failed'::text])) = ((fingerprint IS NOT NULL) AND (response_body IS NOT NULL)))),
-    CONSTRAINT contexts_state_check CHECK ((state = ANY (ARRAY['open'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
+    recovery_point text,
+    attempts integer DEFAULT 0 NOT NULL,
+    run_after timestamp with time zone,
+    locked_by text,
+    locked_until timestamp with time zone,
+    last_error text,
+    CONSTRAINT contexts_recorded_check CHECK (((state = ANY (ARRAY['processing'::text, 'succeeded'::text, 'failed'::text])) = ((fingerprint IS NOT NULL) AND (response_body IS NOT NULL)))),
+    CONSTRAINT contexts_recovery_point_check CHECK ((recovery_point = ANY (ARRAY['accepted'::text, 'charge_confirmed'::text, 'finished'::text]))),
+    CONSTRAINT contexts_state_check CHECK ((state = ANY (ARRAY['open'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
 --
@@ -127,6 +146,23 @@ ALTER TABLE public.entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: payments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payments (
+    tenant_id uuid NOT NULL,
+    context_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    currency character(3) NOT NULL,
+    source text NOT NULL,
+    processor_key text NOT NULL,
+    charge_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_amount_check CHECK ((amount > 0))
+);
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -146,6 +182,65 @@ CREATE TABLE public.tenants (
     api_key_hash bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tenants_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
+
+--
+-- Name: webhook_deliveries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_deliveries (
+    id bigint NOT NULL,
+    tenant_id uuid NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    payload text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    locked_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: webhook_deliveries_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: webhook_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_endpoints (
+    tenant_id uuid NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    seq bigint NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_endpoints_url_check CHECK ((url ~ '^https?://'::text))
+);
+
+--
+-- Name: webhook_endpoints_seq_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.webhook_endpoints ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_endpoints_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 --
@@ -170,6 +265,20 @@ ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_pkey PRIMARY KEY (tenant_id, id);
 
 --
+-- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_pkey PRIMARY KEY (tenant_id, context_id);
+
+--
+-- Name: payments payments_processor_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_processor_key_key UNIQUE (processor_key);
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -191,6 +300,27 @@ ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
 
 --
+-- Name: webhook_deliveries webhook_deliveries_endpoint_id_event_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_endpoint_id_event_id_key UNIQUE (endpoint_id, event_id);
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_endpoints webhook_endpoints_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (tenant_id, id);
+
+--
 -- Name: accounts_page; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -203,6 +333,12 @@ CREATE UNIQUE INDEX accounts_page ON public.accounts USING btree (tenant_id, seq
 CREATE UNIQUE INDEX contexts_page ON public.contexts USING btree (tenant_id, seq);
 
 --
+-- Name: contexts_runnable; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX contexts_runnable ON public.contexts USING btree (run_after) WHERE (state = 'processing'::text);
+
+--
 -- Name: contexts_state_page; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -213,6 +349,24 @@ CREATE INDEX contexts_state_page ON public.contexts USING btree (tenant_id, stat
 --
 
 CREATE INDEX entries_by_account ON public.entries USING btree (tenant_id, account_id, id);
+
+--
+-- Name: webhook_deliveries_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (delivered_at IS NULL);
+
+--
+-- Name: webhook_endpoints_page; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX webhook_endpoints_page ON public.webhook_endpoints USING btree (tenant_id, seq);
+
+--
+-- Name: contexts contexts_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER contexts_changed AFTER UPDATE OF version ON public.contexts FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION public.notify_context_changed();
 
 --
 -- Name: entries entries_append_only; Type: TRIGGER; Schema: public; Owner: -
@@ -247,6 +401,34 @@ ALTER TABLE ONLY public.entries
 
 ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_tenant_id_context_id_fkey FOREIGN KEY (tenant_id, context_id) REFERENCES public.contexts(tenant_id, id);
+
+--
+-- Name: payments payments_tenant_id_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_tenant_id_account_id_fkey FOREIGN KEY (tenant_id, account_id) REFERENCES public.accounts(tenant_id, id);
+
+--
+-- Name: payments payments_tenant_id_context_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_tenant_id_context_id_fkey FOREIGN KEY (tenant_id, context_id) REFERENCES public.contexts(tenant_id, id);
+
+--
+-- Name: webhook_deliveries webhook_deliveries_tenant_id_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE;
+
+--
+-- Name: webhook_endpoints webhook_endpoints_tenant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id);
 
 --
 -- PostgreSQL database dump complete

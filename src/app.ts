@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Database } from './db/schema.ts';
 import { ActionRegistry } from './actions/registry.ts';
-import { ContextService } from './contexts/service.ts';
+import { ContextService, type TerminalStateHook } from './contexts/service.ts';
+import { ContextChangeListener } from './contexts/change-listener.ts';
 import { contextRoutes } from './contexts/routes.ts';
 import { authenticateTenant, type AuthState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
@@ -14,6 +15,7 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { requestLog } from './http/request-log.ts';
 import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
+import { paymentAction } from './payments/action.ts';
 import { tenantRoutes } from './tenants/routes.ts';
 
 export interface AppDeps {
@@ -23,16 +25,26 @@ export interface AppDeps {
   logger: Logger;
   /** Extra action types beside the built-in ledger actions. */
   actions?: ActionRegistry;
+  /** Wakes long-polls; one is made from the pool when not given. */
+  listener?: ContextChangeListener;
+  /** Runs inside the transaction of every final state change (the webhook outbox). */
+  onTerminalState?: TerminalStateHook;
 }
 
 export function defaultActions(): ActionRegistry {
-  return new ActionRegistry().register(depositAction).register(transferAction);
+  return new ActionRegistry().register(depositAction).register(transferAction).register(paymentAction);
 }
 
 /** Every router of the service; the spec test walks their routes. */
 export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
   const actions = deps.actions ?? defaultActions();
-  const contexts = new ContextService(deps.db, actions, deps.config.contextTtlSeconds);
+  const contexts = new ContextService({
+    db: deps.db,
+    actions,
+    defaultTtlSeconds: deps.config.contextTtlSeconds,
+    listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
+    ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
+  });
   return [
     metaRoutes(deps.pool),
     tenantRoutes(deps.db, deps.config.adminToken),

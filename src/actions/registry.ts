@@ -11,10 +11,14 @@ export interface ActionScope {
   readonly contextId: string;
 }
 
-/** A business outcome: both are final and recorded; neither is a protocol error. */
+/**
+ * A business outcome; each is recorded and none is a protocol error. `processing` accepts an
+ * asynchronous action: the context answers 202 and a worker completes it (see src/worker/).
+ */
 export type ActionOutcome =
   | { readonly state: 'succeeded'; readonly result: Record<string, unknown> }
-  | { readonly state: 'failed'; readonly error: ProblemDocument };
+  | { readonly state: 'failed'; readonly error: ProblemDocument }
+  | { readonly state: 'processing' };
 
 export interface ActionDefinition<A> {
   readonly type: string;

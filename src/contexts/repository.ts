@@ -16,6 +16,10 @@ export interface ContextRow {
   created_at: Date;
   updated_at: Date;
   expires_at: Date;
+  attempts: number;
+  last_error: string | null;
+  recovery_point: 'accepted' | 'charge_confirmed' | 'finished' | null;
+  locked_by: string | null;
   /** The database's clock when the row was read (the transaction's start inside one). */
   now: Date;
 }
@@ -24,7 +28,8 @@ type Executor = Kysely<Database> | Transaction<Database>;
 
 const columns = [
   'id', 'seq', 'state', 'version', 'action', 'fingerprint', 'result', 'error',
-  'response_status', 'response_body', 'created_at', 'updated_at', 'expires_at',
+  'response_status', 'response_body', 'created_at', 'updated_at', 'expires_at', 'attempts', 'last_error',
+  'recovery_point', 'locked_by',
 ] as const;
 
 function selectContext(db: Executor, tenantId: string, id: string) {
@@ -74,7 +79,8 @@ export interface Execution {
   id: string;
   /** The version the decision was made on; the update applies only if it is still current. */
   expectedVersion: number;
-  state: 'succeeded' | 'failed';
+  /** processing: accepted as a job for the worker, which may run it at once. */
+  state: 'processing' | 'succeeded' | 'failed';
   action: unknown;
   fingerprint: string;
   result: unknown;
@@ -96,6 +102,9 @@ export async function recordExecution(trx: Transaction<Database>, execution: Exe
       response_status: execution.responseStatus,
       response_body: execution.responseBody,
       updated_at: sql<Date>`now()`,
+      ...(execution.state === 'processing'
+        ? { recovery_point: 'accepted' as const, run_after: sql<Date>`now()` }
+        : {}),
     })
     .where('tenant_id', '=', execution.tenantId)
     .where('id', '=', execution.id)

@@ -26,6 +26,9 @@ export interface ContextFields {
   createdAt: Date;
   updatedAt: Date;
   expiresAt: Date;
+  /** Shown while processing: how often a worker has tried, and why the last try did not finish. */
+  attempts?: number;
+  lastError?: string | null;
 }
 
 /** The HAL representation. Links say what may be done next: execute and cancel only while open. */
@@ -46,6 +49,7 @@ export function renderContext(fields: ContextFields): Record<string, unknown> {
     createdAt: fields.createdAt.toISOString(),
     updatedAt: fields.updatedAt.toISOString(),
     expiresAt: fields.expiresAt.toISOString(),
+    ...(fields.state === 'processing' ? { attempts: fields.attempts ?? 0, lastError: fields.lastError ?? null } : {}),
     _links: links,
   };
 }
@@ -63,5 +67,7 @@ export function contextBody(row: ContextRow): string {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     expiresAt: row.expires_at,
+    attempts: row.attempts,
+    lastError: row.last_error,
   }));
 }

@@ -10,8 +10,11 @@ import { bodyValidator } from '../http/validation.ts';
 import { contextStates, isContextState } from '../protocol/context-state.ts';
 import { contextBody } from './representation.ts';
 import type { ContextService } from './service.ts';
+import { preferredWaitSeconds } from './change-listener.ts';
 
 export const MAX_TTL_SECONDS = 31_536_000;
+/** Longest long-poll (Prefer: wait) this server holds a request for. */
+export const MAX_WAIT_SECONDS = 30;
 
 const createContextBody = bodyValidator<{ ttlSeconds?: number }>({
   type: 'object',
@@ -47,8 +50,11 @@ export function contextRoutes(service: ContextService): Router<AuthState> {
   });
 
   router.get('/contexts/:id', async (ctx) => {
-    const read = await service.read(ctx.state.tenant.id, ctx.params['id'] ?? '', conditionsOf(ctx));
+    const wait = preferredWaitSeconds(ctx.get('Prefer'), MAX_WAIT_SECONDS);
+    const read = await service.read(ctx.state.tenant.id, ctx.params['id'] ?? '', conditionsOf(ctx), wait);
     markRevalidate(ctx);
+    ctx.vary('Prefer');
+    if (wait !== undefined) ctx.set('Preference-Applied', `wait=${wait}`);
     if (read.kind === 'not-modified') return sendNotModified(ctx, read.etag);
     sendRepresentation(ctx, read.response);
   });

@@ -9,7 +9,9 @@ import type { Database } from '../db/schema.ts';
 import type { ActionRegistry } from '../actions/registry.ts';
 import { ProblemError } from '../http/problems.ts';
 import { isUuid } from '../http/ids.ts';
-import { canTransition } from '../protocol/context-state.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canTransition, mayStillChange } from '../protocol/context-state.ts';
+import type { ContextChangeListener } from './change-listener.ts';
 import {
   decideDelete,
   decideGet,
@@ -36,7 +38,29 @@ export interface ContextResponse {
   etag: string;
   replayed: boolean;
   location?: string;
+  /** Seconds, on 202: when to look again (or long-poll with Prefer: wait). */
+  retryAfter?: number;
 }
+
+/** Called inside the transaction that puts a context into a final state (the webhook outbox). */
+export type TerminalStateHook = (
+  trx: Transaction<Database>,
+  tenantId: string,
+  state: 'succeeded' | 'failed' | 'cancelled',
+  representation: Record<string, unknown>,
+) => Promise<void>;
+
+export interface ContextServiceOptions {
+  db: Kysely<Database>;
+  actions: ActionRegistry;
+  defaultTtlSeconds: number;
+  onTerminalState?: TerminalStateHook;
+  /** Enables long-polls; without it Prefer: wait is ignored. */
+  listener?: ContextChangeListener;
+}
+
+/** Suggested wait before a client looks at a processing context again. */
+export const PROCESSING_RETRY_AFTER_SECONDS = 1;
 
 export type ReadResult = { kind: 'ok'; response: ContextResponse } | { kind: 'not-modified'; etag: string };
 
@@ -79,16 +103,35 @@ function rejection(reason: Rejection, id: string, row: ContextRow | undefined, d
   }
 }
 
+/** The recorded answer again: the 202 while the action is still being completed, then the final 200. */
 function replay(row: ContextRow): ContextResponse {
+  if (row.state === 'processing') {
+    return {
+      status: 202,
+      body: row.response_body ?? contextBody(row),
+      etag: contextETag(row),
+      replayed: true,
+      location: contextPath(row.id),
+      retryAfter: PROCESSING_RETRY_AFTER_SECONDS,
+    };
+  }
   return { status: 200, body: contextBody(row), etag: contextETag(row), replayed: true };
 }
 
 export class ContextService {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly actions: ActionRegistry,
-    private readonly defaultTtlSeconds: number,
-  ) {}
+  private readonly db: Kysely<Database>;
+  private readonly actions: ActionRegistry;
+  private readonly defaultTtlSeconds: number;
+  private readonly onTerminalState: TerminalStateHook;
+  private readonly listener: ContextChangeListener | undefined;
+
+  constructor(options: ContextServiceOptions) {
+    this.db = options.db;
+    this.actions = options.actions;
+    this.defaultTtlSeconds = options.defaultTtlSeconds;
+    this.onTerminalState = options.onTerminalState ?? (async () => undefined);
+    this.listener = options.listener;
+  }
 
   async create(tenantId: string, ttlSeconds: number | undefined): Promise<ContextResponse> {
     const row = await insertOpenContext(this.db, tenantId, randomUUID(), ttlSeconds ?? this.defaultTtlSeconds);
@@ -96,8 +139,36 @@ export class ContextService {
     return { status: 201, body: contextBody(row), etag: contextETag(row), replayed: false, location: contextPath(row.id) };
   }
 
-  async read(tenantId: string, id: string, conditions: Conditions): Promise<ReadResult> {
+  /**
+   * GET, optionally as a long-poll (RFC 7240 `Prefer: wait`): while the context may still change
+   * and the client's copy is current (no If-None-Match, or one that matches), hold the request
+   * until a commit changes the context or the wait is over, then answer as a plain GET would.
+   */
+  async read(tenantId: string, id: string, conditions: Conditions, waitSeconds = 0): Promise<ReadResult> {
     const row = isUuid(id) ? await findContext(this.db, tenantId, id) : undefined;
+    if (row && waitSeconds > 0 && this.listener && mayStillChange(contextView(row).state)) {
+      const clientIsCurrent = !conditions.ifNoneMatch || decideGet(contextView(row), { ifNoneMatch: conditions.ifNoneMatch }).kind === 'not-modified';
+      if (clientIsCurrent) return this.answerRead(await this.waitForChange(row, tenantId, waitSeconds, this.listener), id, conditions);
+    }
+    return this.answerRead(row, id, conditions);
+  }
+
+  private async waitForChange(row: ContextRow, tenantId: string, waitSeconds: number, listener: ContextChangeListener): Promise<ContextRow | undefined> {
+    const seen = contextETag(row);
+    const subscription = await listener.subscribe(tenantId, row.id);
+    const timer = new AbortController();
+    try {
+      const reread = await findContext(this.db, tenantId, row.id);
+      if (!reread || contextETag(reread) !== seen) return reread;
+      await Promise.race([subscription.changed, sleep(waitSeconds * 1000, undefined, { signal: timer.signal }).catch(() => undefined)]);
+      return findContext(this.db, tenantId, row.id);
+    } finally {
+      timer.abort();
+      subscription.cancel();
+    }
+  }
+
+  private answerRead(row: ContextRow | undefined, id: string, conditions: Conditions): ReadResult {
     const decision = decideGet(row && contextView(row), conditions);
     if (decision.kind === 'reject') throw rejection(decision.reason, id, row);
     const found = row as ContextRow;
@@ -155,6 +226,8 @@ export class ContextService {
     if (!canTransition(row.state, outcome.state)) throw new Error(`illegal transition ${row.state} → ${outcome.state}`);
     const result = outcome.state === 'succeeded' ? outcome.result : null;
     const error = outcome.state === 'failed' ? outcome.error : null;
+    // An accepted asynchronous action answers 202 (RFC 9110 §15.3.3), also when it created the context.
+    const answer = outcome.state === 'processing' ? 202 : status;
     const version = row.version + 1;
     const representation = renderContext({
       id: row.id,
@@ -166,6 +239,8 @@ export class ContextService {
       createdAt: row.created_at,
       updatedAt: row.now,
       expiresAt: row.expires_at,
+      attempts: 0,
+      lastError: null,
     });
     const responseBody = JSON.stringify(representation);
     await recordExecution(trx, {
@@ -177,12 +252,14 @@ export class ContextService {
       fingerprint,
       result,
       error,
-      responseStatus: status,
+      responseStatus: answer,
       responseBody,
     });
+    if (outcome.state !== 'processing') await this.onTerminalState(trx, tenantId, outcome.state, representation);
     const etag = contextETag({ ...row, state: outcome.state, version });
-    const response: ContextResponse = { status, body: responseBody, etag, replayed: false };
-    if (status === 201) response.location = contextPath(row.id);
+    const response: ContextResponse = { status: answer, body: responseBody, etag, replayed: false };
+    if (answer !== 200) response.location = contextPath(row.id);
+    if (answer === 202) response.retryAfter = PROCESSING_RETRY_AFTER_SECONDS;
     return response;
   }
 
@@ -193,7 +270,10 @@ export class ContextService {
       const locked = await lockContext(trx, tenantId, id);
       const decision = decideDelete(locked && contextView(locked), conditions);
       if (decision.kind === 'reject') throw rejection(decision.reason, id, locked);
-      await cancelContext(trx, tenantId, id, (locked as ContextRow).version);
+      const row = locked as ContextRow;
+      await cancelContext(trx, tenantId, id, row.version);
+      const representation = JSON.parse(contextBody({ ...row, state: 'cancelled', version: row.version + 1, updated_at: row.now })) as Record<string, unknown>;
+      await this.onTerminalState(trx, tenantId, 'cancelled', representation);
     });
   }
 

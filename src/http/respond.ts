@@ -24,6 +24,7 @@ export interface Representation {
   etag: string;
   replayed?: boolean;
   location?: string;
+  retryAfter?: number;
 }
 
 export function sendRepresentation(ctx: Context, representation: Representation): void {
@@ -31,6 +32,7 @@ export function sendRepresentation(ctx: Context, representation: Representation)
   ctx.set('ETag', representation.etag);
   if (representation.location) ctx.set('Location', representation.location);
   if (representation.replayed) ctx.set('Idempotent-Replayed', 'true');
+  if (representation.retryAfter !== undefined) ctx.set('Retry-After', String(representation.retryAfter));
   ctx.body = representation.body;
   ctx.type = HAL_JSON;
 }

@@ -3,7 +3,7 @@
 // existence (404) → gone (410) → precondition present (428) → body (413/415/400) → replay of the
 // same action (200) → preconditions (412, RFC 9110 §13.2.2) → state (409) → execute.
 import { ifMatchPasses, ifNoneMatchPasses, strongTag, type EntityTag, type TagCondition } from './entity-tag.ts';
-import { isExecuted, type ContextState } from './context-state.ts';
+import { hasAcceptedAction, type ContextState } from './context-state.ts';
 
 export interface ContextView {
   readonly state: ContextState;
@@ -119,7 +119,8 @@ export function decidePut(
   const json = body as Extract<BodyReading, { kind: 'json' }>;
   // RFC 9110 §13.1.1: a server may answer 2xx to a failed condition when it can tell the change
   // was already made by this very request — the same action, whatever validator it carries.
-  if (isExecuted(context.state) && context.fingerprint === json.fingerprint) return { kind: 'replay' };
+  // An action still being completed (processing) replays its 202 the same way.
+  if (hasAcceptedAction(context.state) && context.fingerprint === json.fingerprint) return { kind: 'replay' };
   if (!preconditionsHold(conditions, contextEntityTag(context))) return { kind: 'reject', reason: 'precondition-failed' };
   if (context.state !== 'open') return { kind: 'reject', reason: 'context-already-executed' };
   return { kind: 'execute', body: json.value, fingerprint: json.fingerprint };

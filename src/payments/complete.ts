@@ -1,0 +1,103 @@
+// The last atomic phase of a payment: credit the account (or record the decline) and finish the
+// context, in one transaction under the context's row lock. Used by the worker and by
+// reconciliation; whoever comes second finds the context no longer processing and does nothing.
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { problemDocument, type ProblemDocument } from '../http/problems.ts';
+import { lockAccounts, postEntry } from '../ledger/repository.ts';
+import { renderContext } from '../contexts/representation.ts';
+import { lockContext } from '../contexts/repository.ts';
+import type { TerminalStateHook } from '../contexts/service.ts';
+import { failpoint } from '../worker/failpoints.ts';
+import { findPayment } from './repository.ts';
+
+export type PaymentResolution =
+  | { kind: 'charged'; chargeId: string }
+  | { kind: 'declined'; chargeId: string | undefined; detail: string }
+  | { kind: 'rejected'; detail: string };
+
+export interface CompletionGuard {
+  /** When set, only this lease holder may finish the job. */
+  workerId?: string;
+}
+
+export async function completePayment(
+  db: Kysely<Database>,
+  tenantId: string,
+  contextId: string,
+  resolution: PaymentResolution,
+  onTerminalState: TerminalStateHook,
+  guard: CompletionGuard = {},
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const row = await lockContext(trx, tenantId, contextId);
+    if (!row || row.state !== 'processing') return false;
+    if (guard.workerId !== undefined && row.locked_by !== guard.workerId) return false;
+    const payment = await findPayment(trx, tenantId, contextId);
+    if (!payment) throw new Error(`processing context ${contextId} has no payment`);
+
+    let state: 'succeeded' | 'failed';
+    let result: Record<string, unknown> | null = null;
+    let error: ProblemDocument | null = null;
+    if (resolution.kind === 'charged') {
+      await lockAccounts(trx, tenantId, [payment.account_id]);
+      const entry = await postEntry(trx, tenantId, payment.account_id, contextId, payment.amount);
+      state = 'succeeded';
+      result = {
+        charge: resolution.chargeId,
+        entries: [{ id: entry.id, account: entry.account_id, amount: entry.amount, balanceAfter: entry.balance_after }],
+      };
+    } else {
+      state = 'failed';
+      error =
+        resolution.kind === 'declined'
+          ? problemDocument('payment-declined', resolution.detail, resolution.chargeId ? { charge: resolution.chargeId } : {})
+          : problemDocument('payment-rejected', resolution.detail);
+    }
+    const version = row.version + 1;
+    const representation = renderContext({
+      id: row.id,
+      state,
+      version,
+      action: row.action,
+      result,
+      error,
+      createdAt: row.created_at,
+      updatedAt: row.now,
+      expiresAt: row.expires_at,
+    });
+    const body = JSON.stringify(representation);
+    const updated = await trx
+      .updateTable('contexts')
+      .set({
+        state,
+        version,
+        result: result === null ? null : JSON.stringify(result),
+        error: error === null ? null : JSON.stringify(error),
+        response_status: 200,
+        response_body: body,
+        recovery_point: 'finished',
+        run_after: null,
+        locked_by: null,
+        locked_until: null,
+        last_error: null,
+        updated_at: row.now,
+      })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', contextId)
+      .where('version', '=', row.version)
+      .executeTakeFirst();
+    if (updated.numUpdatedRows !== 1n) throw new Error(`context ${contextId} changed under its lock`);
+    if (resolution.kind !== 'rejected' && resolution.chargeId) {
+      await trx
+        .updateTable('payments')
+        .set({ charge_id: resolution.chargeId })
+        .where('tenant_id', '=', tenantId)
+        .where('context_id', '=', contextId)
+        .execute();
+    }
+    await onTerminalState(trx, tenantId, state, representation);
+    failpoint('inside-credit');
+    return true;
+  });
+}

@@ -1,0 +1,74 @@
+// GET with Prefer: wait=N (RFC 7240): held until the context changes (LISTEN/NOTIFY) or N runs out.
+import test from 'ava';
+import { at, startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer();
+});
+test.after.always(async () => {
+  await server?.close();
+});
+
+test('a waiter is woken within 1 s of the change and sees the new state', async (t) => {
+  const account = await server.tenant.createAccount();
+  const context = await server.tenant.createContext();
+  const started = Date.now();
+  const waiting = server.tenant.request('GET', `/contexts/${context.id}`, { headers: { prefer: 'wait=10' } });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const changedAt = Date.now();
+  const put = await server.tenant.request('PUT', `/contexts/${context.id}`, {
+    headers: { 'if-match': context.etag },
+    body: { action: { type: 'deposit', account, amount: 5 } },
+  });
+  t.is(put.status, 200);
+  const reply = await waiting;
+  const wokeAfter = Date.now() - changedAt;
+  t.is(reply.status, 200);
+  t.is(at(reply.json, 'state'), 'succeeded');
+  t.is(reply.headers.get('preference-applied'), 'wait=10');
+  t.true(Date.now() - started >= 300, 'it did wait');
+  t.true(wokeAfter < 1_000, `woken ${wokeAfter} ms after the change`);
+});
+
+test('with a matching If-None-Match and no change, the wait ends in 304', async (t) => {
+  const context = await server.tenant.createContext();
+  const started = Date.now();
+  const reply = await server.tenant.request('GET', `/contexts/${context.id}`, {
+    headers: { prefer: 'wait=1', 'if-none-match': context.etag },
+  });
+  t.is(reply.status, 304);
+  t.is(reply.headers.get('etag'), context.etag);
+  t.is(reply.headers.get('preference-applied'), 'wait=1');
+  t.true(Date.now() - started >= 950, 'held for the wait');
+});
+
+test('a cancellation wakes the waiter too', async (t) => {
+  const context = await server.tenant.createContext();
+  const waiting = server.tenant.request('GET', `/contexts/${context.id}`, { headers: { prefer: 'wait=10', 'if-none-match': context.etag } });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await server.tenant.request('DELETE', `/contexts/${context.id}`, { headers: { 'if-match': context.etag } });
+  const reply = await waiting;
+  t.is(reply.status, 410);
+});
+
+test('terminal contexts and stale copies are answered at once; the wait is capped at 30 s', async (t) => {
+  const account = await server.tenant.createAccount();
+  const done = at((await server.tenant.deposit(account, 1)).json, 'id');
+  let started = Date.now();
+  const terminal = await server.tenant.request('GET', `/contexts/${done}`, { headers: { prefer: 'wait=999' } });
+  t.is(terminal.status, 200);
+  t.is(terminal.headers.get('preference-applied'), 'wait=30');
+  t.true(Date.now() - started < 1_000);
+
+  const open = await server.tenant.createContext();
+  started = Date.now();
+  const stale = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'respond-async, wait=20', 'if-none-match': '"0"' } });
+  t.is(stale.status, 200);
+  t.is(stale.headers.get('preference-applied'), 'wait=20');
+  t.true(Date.now() - started < 1_000, 'the client had an old copy: no reason to wait');
+
+  const ignored = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'wait=soon' } });
+  t.is(ignored.status, 200);
+  t.is(ignored.headers.get('preference-applied'), null, 'a malformed preference is ignored');
+});
