@@ -40,6 +40,48 @@ export interface ContextsTable {
   created_at: Generated<Date>;
   updated_at: Timestamp;
   expires_at: Timestamp;
+  recovery_point: 'accepted' | 'charge_confirmed' | 'finished' | null;
+  attempts: Generated<number>;
+  run_after: Date | string | null;
+  locked_by: string | null;
+  locked_until: Date | string | null;
+  last_error: string | null;
+}
+
+export interface PaymentsTable {
+  tenant_id: string;
+  context_id: string;
+  account_id: string;
+  amount: number;
+  currency: string;
+  source: string;
+  processor_key: string;
+  charge_id: string | null;
+  created_at: Generated<Date>;
+}
+
+export interface WebhookEndpointsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  seq: Generated<number>;
+  url: string;
+  secret: string;
+  created_at: Generated<Date>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  tenant_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  locked_until: Date | string | null;
+  delivered_at: Date | string | null;
+  last_error: string | null;
+  created_at: Generated<Date>;
 }
 
 export interface EntriesTable {
@@ -57,4 +99,7 @@ export interface Database {
   accounts: AccountsTable;
   contexts: ContextsTable;
   entries: EntriesTable;
+  payments: PaymentsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
