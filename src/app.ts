@@ -8,6 +8,7 @@ import type { Database } from './db/schema.ts';
 import { ActionRegistry } from './actions/registry.ts';
 import { ContextService, type TerminalStateHook } from './contexts/service.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
+import { webhookEventHook } from './webhooks/hook.ts';
 import { contextRoutes } from './contexts/routes.ts';
 import { authenticateTenant, type AuthState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
@@ -17,6 +18,7 @@ import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { paymentAction } from './payments/action.ts';
 import { tenantRoutes } from './tenants/routes.ts';
+import { webhookRoutes } from './webhooks/routes.ts';
 
 export interface AppDeps {
   pool: pg.Pool;
@@ -27,7 +29,7 @@ export interface AppDeps {
   actions?: ActionRegistry;
   /** Wakes long-polls; one is made from the pool when not given. */
   listener?: ContextChangeListener;
-  /** Runs inside the transaction of every final state change (the webhook outbox). */
+  /** Runs inside the transaction of every final state change; default: the webhook outbox. */
   onTerminalState?: TerminalStateHook;
 }
 
@@ -43,13 +45,14 @@ export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
     actions,
     defaultTtlSeconds: deps.config.contextTtlSeconds,
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
-    ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
+    onTerminalState: deps.onTerminalState ?? webhookEventHook,
   });
   return [
     metaRoutes(deps.pool),
     tenantRoutes(deps.db, deps.config.adminToken),
     contextRoutes(contexts) as Router<Partial<AuthState>>,
     ledgerRoutes(deps.db) as Router<Partial<AuthState>>,
+    webhookRoutes(deps.db) as Router<Partial<AuthState>>,
   ];
 }
 

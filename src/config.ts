@@ -20,6 +20,12 @@ export interface Config {
   readonly embeddedPostgresPort: number;
   /** Fixes the dev tenant's key instead of generating one (development only). */
   readonly devApiKey: string | undefined;
+  /** Where workers and reconciliation reach the card processor; `all` defaults to its own. */
+  readonly processorUrl: string | undefined;
+  readonly processorPort: number;
+  readonly processorTimeoutMs: number;
+  readonly workerLeaseSeconds: number;
+  readonly workerMaxAttempts: number;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +83,9 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('DEV_API_KEY must be 16 to 200 visible ASCII characters');
   }
 
+  const processorUrl = text('PROCESSOR_URL');
+  if (processorUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(processorUrl)) problems.push('PROCESSOR_URL must be an http:// or https:// URL');
+
   const config: Config = {
     nodeEnv: nodeEnv ?? 'development',
     port: integer('PORT', 3000, 0, 65535),
@@ -89,7 +98,15 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: text('DATA_DIR') ?? '.data',
     embeddedPostgresPort: integer('EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     devApiKey,
+    processorUrl,
+    processorPort: integer('PROCESSOR_PORT', 3001, 0, 65535),
+    processorTimeoutMs: integer('PROCESSOR_TIMEOUT_MS', 2_000, 50, 120_000),
+    workerLeaseSeconds: integer('WORKER_LEASE_SECONDS', 10, 1, 3_600),
+    workerMaxAttempts: integer('WORKER_MAX_ATTEMPTS', 8, 1, 1_000),
   };
+  if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {
+    problems.push('WORKER_LEASE_SECONDS must outlast PROCESSOR_TIMEOUT_MS, or a slow call could outlive its lease');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

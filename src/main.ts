@@ -1,20 +1,31 @@
-// Starts one role of the service. `all` is the development mode behind `npm start`.
+// Starts one role of the service:
+//   api        the HTTP API
+//   worker     completes asynchronous actions (card payments) and delivers webhooks; run several
+//   processor  the bundled card-processor simulator
+//   all        all three in one process: the development mode behind `npm start`
 import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ContextChangeListener } from './contexts/change-listener.ts';
 import { createDatabase, createPool } from './db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
+import { ProcessorClient } from './payments/processor-client.ts';
+import { FaultConfigError, loadFaultConfig } from './processor/faults.ts';
+import { startProcessor } from './processor/server.ts';
 import { ensureDevTenant } from './tenants/dev-tenant.ts';
+import { webhookEventHook } from './webhooks/hook.ts';
+import { runWebhookDeliverer } from './webhooks/deliverer.ts';
+import { Worker } from './worker/worker.ts';
 
-const ROLES = ['api', 'all'] as const;
+const ROLES = ['api', 'worker', 'processor', 'all'] as const;
 type Role = (typeof ROLES)[number];
 
 // Slow or silent clients must not hold sockets forever.
 const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 45_000; // above the longest long-poll (30 s)
 
 function parseRole(argument: string | undefined): Role {
   const role = ROLES.find((candidate) => candidate === (argument ?? 'all'));
@@ -25,6 +36,18 @@ function parseRole(argument: string | undefined): Role {
   return role;
 }
 
+function loadOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof FaultConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
 async function databaseUrl(config: Config, log: pino.Logger): Promise<{ url: string; embedded?: EmbeddedServer }> {
   if (config.databaseUrl) return { url: config.databaseUrl };
   const dataDir = path.join(config.dataDir, 'postgres');
@@ -33,53 +56,87 @@ async function databaseUrl(config: Config, log: pino.Logger): Promise<{ url: str
   return { url: embedded.url, embedded };
 }
 
+function displayUrl(host: string, port: number): string {
+  return `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
+}
+
 async function main(): Promise<void> {
   const role = parseRole(process.argv[2]);
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'apiKey'] });
+  const config = loadOrExit(loadConfig);
+  const faults = role === 'processor' || role === 'all' ? loadOrExit(() => loadFaultConfig()) : undefined;
+  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'apiKey', 'secret'] });
   const { url, embedded } = await databaseUrl(config, log);
   const pool = createPool(url, config.databasePoolSize);
   const db = createDatabase(pool);
-
   const development = config.nodeEnv !== 'production';
   if (development || role === 'all') {
     const applied = await migrate(pool);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   }
 
-  const app = createApp({ pool, db, config, logger: log });
-  const server = http.createServer(app.callback());
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const base = `http://${host}:${port}`;
-  log.info({ url: base, role }, 'listening');
+  const stops: (() => Promise<void>)[] = [];
+  let processorUrl = config.processorUrl;
+  if (role === 'processor' || role === 'all') {
+    const processor = await startProcessor({
+      pool,
+      port: config.processorPort,
+      host: config.host,
+      ...(faults ? { faults } : {}),
+      logger: log.child({ role: 'processor' }),
+    });
+    processorUrl ??= processor.url;
+    stops.push(() => processor.close());
+    log.info({ url: processor.url }, 'card processor simulator listening');
+  }
 
-  if (development) {
-    const key = await ensureDevTenant(db, config.dataDir, config.devApiKey);
-    process.stdout.write(
-      [
-        '',
-        `  Idempotence service listening on ${base}`,
-        `  Dev API key (tenant "dev"): ${key}`,
-        '  Try:',
-        `    curl -s -X POST ${base}/accounts -H 'Authorization: Bearer ${key}' \\`,
-        `      -H 'Content-Type: application/json' -d '{"name":"Alice","currency":"EUR"}'`,
-        '',
-      ].join('\n') + '\n',
-    );
+  if (role === 'worker' || role === 'all') {
+    const worker = new Worker({
+      db,
+      processor: new ProcessorClient({ baseUrl: processorUrl ?? 'http://127.0.0.1:3001', timeoutMs: config.processorTimeoutMs }),
+      onTerminalState: webhookEventHook,
+      logger: log.child({ role: 'worker' }),
+      leaseSeconds: config.workerLeaseSeconds,
+      maxAttempts: config.workerMaxAttempts,
+    });
+    const abort = new AbortController();
+    const running = Promise.all([worker.run(abort.signal), runWebhookDeliverer(db, { signal: abort.signal })]);
+    // Graceful: the job in hand is finished before the process exits.
+    stops.push(async () => {
+      abort.abort();
+      await running;
+    });
+    log.info({ worker: worker.id, processor: processorUrl }, 'worker running');
+  }
+
+  if (role === 'api' || role === 'all') {
+    const listener = ContextChangeListener.forPool(pool, log);
+    const app = createApp({ pool, db, config, logger: log, listener, onTerminalState: webhookEventHook });
+    const server = http.createServer(app.callback());
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+    const address = server.address();
+    const base = displayUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
+    log.info({ url: base, role }, 'listening');
+    stops.push(async () => {
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
+    });
+    if (development) {
+      const key = await ensureDevTenant(db, config.dataDir, config.devApiKey);
+      process.stdout.write(
+        [
+          '',
+          `  Idempotence service listening on ${base}`,
+          `  Dev API key (tenant "dev"): ${key}`,
+          '  Try:',
+          `    curl -s -X POST ${base}/accounts -H 'Authorization: Bearer ${key}' \\`,
+          `      -H 'Content-Type: application/json' -d '{"name":"Alice","currency":"EUR"}'`,
+          '',
+        ].join('\n') + '\n',
+      );
+    }
   }
 
   let stopping = false;
@@ -87,8 +144,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    server.closeIdleConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => log.error({ err: error }, 'stop failed'));
     await db.destroy();
     await embedded?.stop();
     process.exit(0);

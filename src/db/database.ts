@@ -9,7 +9,7 @@ const INT8_OID = 20;
  * application that mounts this engine keeps its own pg type parsing.
  */
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString,
     max,
     // Fail fast when the database is unreachable, so the API answers 503 instead of hanging.
@@ -19,6 +19,11 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
+  // An idle connection that the server drops (restart, pg_terminate_backend) is an 'error' event
+  // on the pool; unhandled, it would crash the process. The pool discards that client and opens a
+  // new one on demand; requests in flight see their own errors (503).
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 export function createDatabase(pool: pg.Pool): Kysely<Database> {

@@ -90,7 +90,8 @@ export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
     pool,
     db,
     async drop() {
-      await db.destroy();
+      await db.destroy(); // ends the pool only if kysely ever used it
+      if (!pool.ended) await pool.end();
       await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
   };

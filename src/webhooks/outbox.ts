@@ -1,0 +1,44 @@
+// The transactional outbox: an event becomes one webhook_deliveries row per endpoint of the
+// tenant, written by the transaction that makes the change the event reports. If that
+// transaction rolls back, no webhook is ever sent; if it commits, the deliverer sends every row
+// at least once (src/webhooks/deliverer.ts).
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+/** The events the service emits, each when a context reaches that final state. */
+export const WEBHOOK_EVENT_TYPES = ['context.succeeded', 'context.failed', 'context.cancelled'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Full-stop separated identifiers of [a-zA-Z0-9_], as the Standard Webhooks spec recommends. */
+const EVENT_TYPE = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
+
+export interface WebhookEvent {
+  type: string;
+  data: unknown;
+}
+
+/** The body every endpoint receives, byte for byte: `{"type":…,"timestamp":…,"data":…}`. */
+export function webhookPayload(event: WebhookEvent, occurredAt: Date): string {
+  return JSON.stringify({ type: event.type, timestamp: occurredAt.toISOString(), data: event.data });
+}
+
+/**
+ * Queues `event` for every webhook endpoint of the tenant, in one statement (one round trip,
+ * also when the tenant has no endpoints). Call it with the transaction of the state change.
+ * The event id (`msg_<uuid>`, the `webhook-id` header) is shared by all endpoints and retries.
+ */
+export async function enqueueWebhookEvent(
+  trx: Transaction<Database> | Kysely<Database>,
+  tenantId: string,
+  event: { type: string; data: unknown },
+): Promise<void> {
+  if (!EVENT_TYPE.test(event.type)) throw new Error(`not a webhook event type: ${JSON.stringify(event.type)}`);
+  const eventId = `msg_${randomUUID()}`;
+  const payload = webhookPayload(event, new Date());
+  await sql`
+    INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)
+    SELECT tenant_id, id, ${eventId}, ${event.type}, ${payload}
+      FROM webhook_endpoints
+     WHERE tenant_id = ${tenantId}`.execute(trx);
+}
