@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       maxAttempts: config.workerMaxAttempts,
     });
     const abort = new AbortController();
-    const running = Promise.all([worker.run(abort.signal), runWebhookDeliverer(db, { signal: abort.signal })]);
+    const running = Promise.all([worker.run(abort.signal), runWebhookDeliverer(db, { signal: abort.signal, logger: log.child({ role: 'webhooks' }), workerId: worker.id })]);
     // Graceful: the job in hand is finished before the process exits.
     stops.push(async () => {
       abort.abort();

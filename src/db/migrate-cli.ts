@@ -1,15 +1,12 @@
 // `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded dev database).
-import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import { createPool } from './database.ts';
-import { startEmbeddedPostgres } from './embedded.ts';
+import { useDevelopmentDatabase } from './embedded.ts';
 import { migrate } from './migrate.ts';
 
 const config = loadConfig();
-const embedded = config.databaseUrl
-  ? undefined
-  : await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort, persistent: true });
-const pool = createPool(config.databaseUrl ?? embedded!.url, 1);
+const embedded = config.databaseUrl ? undefined : await useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
+const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 1);
 try {
   const applied = await migrate(pool);
   console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply: the database is up to date');

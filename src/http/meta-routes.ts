@@ -23,6 +23,7 @@ export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
         self: link('/'),
         contexts: link('/contexts', 'Idempotence contexts: POST to create, PUT an action to execute it once'),
         accounts: link('/accounts', 'Ledger accounts: POST to open one'),
+        webhooks: link('/webhooks', 'Webhook endpoints: POST a URL to receive final states'),
         openapi: link('/openapi.yaml'),
       },
     });

@@ -1,19 +1,16 @@
 // `npm run reconcile [-- --dry-run]`: compares the processor's charges with our payments and
 // ledger, repairs what is safe to repair, prints every difference. Exit code 0 when nothing is
 // left unresolved, 2 when a person must look.
-import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import { createDatabase, createPool } from '../db/database.ts';
-import { startEmbeddedPostgres } from '../db/embedded.ts';
+import { useDevelopmentDatabase } from '../db/embedded.ts';
 import { webhookEventHook } from '../webhooks/hook.ts';
 import { ProcessorClient } from './processor-client.ts';
 import { reconcile } from './reconcile.ts';
 
 const config = loadConfig();
 const dryRun = process.argv.includes('--dry-run');
-const embedded = config.databaseUrl
-  ? undefined
-  : await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort, persistent: true });
+const embedded = config.databaseUrl ? undefined : await useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
 const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 2);
 const db = createDatabase(pool);
 let exitCode = 0;
