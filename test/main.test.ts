@@ -6,14 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { createTestDatabase } from './helpers/database.ts';
-import { send } from './helpers/server.ts';
+import { at, send } from './helpers/server.ts';
 
 test('npm start prints a URL, a dev key and a curl line that works; a second start prints the same key', async (t) => {
   const database = await createTestDatabase(1);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'idem-main-'));
   const start = async (): Promise<{ base: string; key: string; curl: string; stop: () => Promise<void> }> => {
     const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
-      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' },
+      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', PROCESSOR_PORT: '0', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -46,6 +46,17 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     });
     t.like(JSON.parse(ran), { name: 'Alice', currency: 'EUR', balance: 0 });
     t.is((await send(first.base, 'GET', '/readyz')).status, 200);
+    // `all` runs the worker and the processor simulator too: a card payment completes.
+    const account = (JSON.parse(ran) as { id: string }).id;
+    const id = crypto.randomUUID();
+    const accepted = await send(first.base, 'PUT', `/contexts/${id}`, {
+      key: first.key,
+      headers: { 'if-none-match': '*' },
+      body: { action: { type: 'payment', account, amount: 250, source: 'tok_ok' } },
+    });
+    t.is(accepted.status, 202);
+    const done = await send(first.base, 'GET', `/contexts/${id}`, { key: first.key, headers: { prefer: 'wait=20', 'if-none-match': '"2"' } });
+    t.is(at(done.json, 'state'), 'succeeded');
     await first.stop();
     const second = await start();
     t.is(second.key, first.key, 'the dev key survives a restart');

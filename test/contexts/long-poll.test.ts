@@ -59,14 +59,14 @@ test('terminal contexts and stale copies are answered at once; the wait is cappe
   const terminal = await server.tenant.request('GET', `/contexts/${done}`, { headers: { prefer: 'wait=999' } });
   t.is(terminal.status, 200);
   t.is(terminal.headers.get('preference-applied'), 'wait=30');
-  t.true(Date.now() - started < 1_000);
+  t.true(Date.now() - started < 5_000, 'answered at once, not after 30 s');
 
   const open = await server.tenant.createContext();
   started = Date.now();
   const stale = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'respond-async, wait=20', 'if-none-match': '"0"' } });
   t.is(stale.status, 200);
   t.is(stale.headers.get('preference-applied'), 'wait=20');
-  t.true(Date.now() - started < 1_000, 'the client had an old copy: no reason to wait');
+  t.true(Date.now() - started < 5_000, 'the client had an old copy: no reason to wait 20 s');
 
   const ignored = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'wait=soon' } });
   t.is(ignored.status, 200);

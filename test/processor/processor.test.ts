@@ -287,7 +287,7 @@ test('fault: hang after charge beyond the client timeout → unknown, yet the ch
   const outcome = await client.createCharge(key, ok);
   const elapsed = Date.now() - startedAt;
   t.deepEqual(outcome, { kind: 'unknown', reason: 'timed out' });
-  t.true(elapsed >= 450 && elapsed < 1_400, `${elapsed} ms`);
+  t.true(elapsed >= 450, `${elapsed} ms: not before the client's timeout`);
   t.is((await client.getCharge(key)).kind, 'found');
 });
 
@@ -301,7 +301,7 @@ test('fault: hang after charge, then the connection is dropped unanswered → un
   const elapsed = Date.now() - startedAt;
   t.is(outcome.kind, 'unknown');
   t.not(outcome.kind === 'unknown' ? outcome.reason : '', 'timed out');
-  t.true(elapsed >= 250 && elapsed < 2_500, `${elapsed} ms`);
+  t.true(elapsed >= 250, `${elapsed} ms: not before the hang ends`);
   t.is((await client.getCharge(key)).kind, 'found');
 });
 
