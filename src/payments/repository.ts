@@ -1,18 +1,9 @@
-import type { Insertable, Kysely, Transaction } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, PaymentsTable } from '../db/schema.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-export interface PaymentRow {
-  tenant_id: string;
-  context_id: string;
-  account_id: string;
-  amount: number;
-  currency: string;
-  source: string;
-  processor_key: string;
-  charge_id: string | null;
-}
+export type PaymentRow = Omit<Selectable<PaymentsTable>, 'created_at'>;
 
 /**
  * The Idempotency-Key the processor sees for a payment: derived from the context (ids are

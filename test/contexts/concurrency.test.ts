@@ -2,15 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
-import { at, startTestServer, type Reply, type TestServer } from '../helpers/server.ts';
+import { at, type Reply, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 const N = 50;
 

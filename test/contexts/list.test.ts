@@ -1,14 +1,8 @@
 import test from 'ava';
 import { sql } from 'kysely';
-import { at, startTestServer, type TestServer } from '../helpers/server.ts';
+import { at, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 test('GET /contexts pages with a cursor, filters by state, and supports 304', async (t) => {
   const tenant = await server.newTenant('list');

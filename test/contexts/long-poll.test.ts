@@ -1,14 +1,8 @@
 // GET with Prefer: wait=N (RFC 7240): held until the context changes (LISTEN/NOTIFY) or N runs out.
 import test from 'ava';
-import { at, startTestServer, type TestServer } from '../helpers/server.ts';
+import { at, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 test('a waiter is woken within 1 s of the change and sees the new state', async (t) => {
   const account = await server.tenant.createAccount();

@@ -2,15 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { sql } from 'kysely';
-import { at, startTestServer, type TenantClient, type TestServer } from '../helpers/server.ts';
+import { at, type TenantClient, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 const PROBLEM = 'application/problem+json';
 

@@ -140,3 +140,23 @@ export async function startTestServer(overrides: Partial<AppDeps> = {}): Promise
     },
   };
 }
+
+/**
+ * One server for the whole test file: started before the first test, closed after the last.
+ * The returned object stands for the server once it has started.
+ */
+export function withTestServer(registerHooks: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } }, overrides: Partial<AppDeps> = {}): TestServer {
+  let started: TestServer | undefined;
+  registerHooks.before(async () => {
+    started = await startTestServer(overrides);
+  });
+  registerHooks.after.always(async () => {
+    await started?.close();
+  });
+  return new Proxy({} as TestServer, {
+    get(_target, property) {
+      if (!started) throw new Error('the test server is not started yet (use it inside a test)');
+      return Reflect.get(started, property);
+    },
+  });
+}

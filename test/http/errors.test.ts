@@ -4,15 +4,9 @@ import test from 'ava';
 import { pino } from 'pino';
 import { createApp } from '../../src/app.ts';
 import { createDatabase, createPool } from '../../src/db/database.ts';
-import { at, send, startTestServer, type TestServer } from '../helpers/server.ts';
+import { at, send, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 test('unknown routes are 404 and wrong methods 405 with Allow, both problem+json', async (t) => {
   const missing = await server.tenant.request('GET', '/nothing-here');

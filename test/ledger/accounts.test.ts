@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { at, startTestServer, type TestServer } from '../helpers/server.ts';
+import { at, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 test('POST /accounts → 201 + Location + ETag, balance 0; GET with ETag and 304', async (t) => {
   const created = await server.tenant.request('POST', '/accounts', { body: { name: 'Alice', currency: 'EUR' } });

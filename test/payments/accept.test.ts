@@ -1,15 +1,9 @@
 // Accepting a card payment: 202 at once, the job recorded with the context; no worker runs here.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { at, startTestServer, type TestServer } from '../helpers/server.ts';
+import { at, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 const payment = (account: string, amount = 1_000, source = 'tok_ok') => ({ action: { type: 'payment', account, amount, source } });
 

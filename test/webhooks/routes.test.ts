@@ -1,15 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { checkReply } from '../helpers/spec.ts';
-import { at, startTestServer, type Reply, type RequestOptions, type TenantClient, type TestServer } from '../helpers/server.ts';
+import { at, type Reply, type RequestOptions, type TenantClient, withTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 /** Every reply is also checked against openapi.yaml. */
 async function call(t: { deepEqual(a: unknown, b: unknown, message?: string): void }, tenant: TenantClient, method: string, template: string, path: string, options: RequestOptions = {}): Promise<Reply> {
