@@ -7,15 +7,9 @@ import { pino } from 'pino';
 import { createRouters } from '../src/app.ts';
 import { problemCatalog, problemType } from '../src/http/problems.ts';
 import { checkReply, operation, spec } from './helpers/spec.ts';
-import { ADMIN_TOKEN, at, startTestServer, type RequestOptions, type TestServer } from './helpers/server.ts';
+import { ADMIN_TOKEN, at, type RequestOptions, withTestServer } from './helpers/server.ts';
 
-let server: TestServer;
-test.before(async () => {
-  server = await startTestServer();
-});
-test.after.always(async () => {
-  await server?.close();
-});
+const server = withTestServer(test);
 
 test('every route in the code is an operation in openapi.yaml, and the other way round', (t) => {
   const routers = createRouters({
@@ -94,6 +88,49 @@ test('live responses match the documented statuses and schemas', async (t) => {
   await call('DELETE', '/contexts/{id}', `/contexts/${cancelled}`);
   await call('DELETE', '/contexts/{id}', `/contexts/${cancelled}`, { headers: { 'if-match': '"1"' } });
   await call('GET', '/contexts/{id}', `/contexts/${cancelled}`);
+
+  // An asynchronous payment. No worker runs here, so it stays processing.
+  const payment = { action: { type: 'payment', account, amount: 500, source: 'tok_ok' } };
+  const paying = at((await call('POST', '/contexts', '/contexts')).json, 'id');
+  const accepted = await call('PUT', '/contexts/{id}', `/contexts/${paying}`, { headers: { 'if-match': '"1"' }, body: payment });
+  t.is(accepted.status, 202);
+  t.is(at(accepted.json, 'state'), 'processing');
+  t.is(accepted.headers.get('etag'), '"2"');
+  t.is(accepted.headers.get('location'), `/contexts/${paying}`);
+  t.truthy(accepted.headers.get('retry-after'));
+  t.is(accepted.headers.get('idempotent-replayed'), null);
+  const replayed = await call('PUT', '/contexts/{id}', `/contexts/${paying}`, { headers: { 'if-match': '"1"' }, body: payment });
+  t.is(replayed.status, 202);
+  t.is(replayed.headers.get('idempotent-replayed'), 'true');
+  t.is(replayed.text, accepted.text);
+  const other409 = await call('PUT', '/contexts/{id}', `/contexts/${paying}`, {
+    headers: { 'if-match': '"2"' },
+    body: { action: { type: 'deposit', account, amount: 5 } },
+  });
+  t.is(other409.status, 409);
+  t.is((await call('DELETE', '/contexts/{id}', `/contexts/${paying}`, { headers: { 'if-match': '"2"' } })).status, 409);
+  const processing = await call('GET', '/contexts/{id}', `/contexts/${paying}`);
+  t.is(processing.status, 200);
+  t.is(at<number>(processing.json, 'attempts'), 0);
+  t.is(at<string | null>(processing.json, 'lastError'), null);
+  t.is(processing.headers.get('vary'), 'Prefer');
+  const unchanged = await call('GET', '/contexts/{id}', `/contexts/${paying}`, { headers: { prefer: 'wait=1', 'if-none-match': '"2"' } });
+  t.is(unchanged.status, 304);
+  t.is(unchanged.headers.get('preference-applied'), 'wait=1');
+  t.is(unchanged.headers.get('vary'), 'Prefer');
+  const listed = await call('GET', '/contexts', '/contexts?state=processing');
+  t.is(listed.status, 200);
+  t.deepEqual(at<{ id: string }[]>(listed.json, '_embedded', 'contexts').map((context) => context.id), [paying]);
+  const createdPaying = await call('PUT', '/contexts/{id}', `/contexts/${randomUUID()}`, { headers: { 'if-none-match': '*' }, body: payment });
+  t.is(createdPaying.status, 202);
+  t.truthy(createdPaying.headers.get('location'));
+  const unknownSource = await call('PUT', '/contexts/{id}', `/contexts/${at((await call('POST', '/contexts', '/contexts')).json, 'id')}`, {
+    headers: { 'if-match': '"1"' },
+    body: { action: { ...payment.action, source: 'tok_unknown' } },
+  });
+  t.is(unknownSource.status, 422);
+  t.is(at(unknownSource.json, 'type'), problemType('unknown-payment-source'));
+
   await call('GET', '/contexts', '/contexts');
   await call('GET', '/contexts', '/contexts?state=succeeded&limit=1');
   await call('GET', '/contexts', '/contexts?state=bogus');

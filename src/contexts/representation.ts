@@ -9,7 +9,12 @@ export function contextPath(id: string): string {
 }
 
 export function contextView(row: ContextRow): ContextView {
-  return { state: effectiveState(row.state, row.expires_at, row.now), version: row.version, fingerprint: row.fingerprint };
+  return {
+    state: effectiveState(row.state, row.expires_at, row.now),
+    version: row.version,
+    fingerprint: row.fingerprint,
+    progress: { attempts: row.attempts, lastError: row.last_error },
+  };
 }
 
 export function contextETag(row: ContextRow): string {

@@ -54,7 +54,8 @@ export function contextRoutes(service: ContextService): Router<AuthState> {
     const read = await service.read(ctx.state.tenant.id, ctx.params['id'] ?? '', conditionsOf(ctx), wait);
     markRevalidate(ctx);
     ctx.vary('Prefer');
-    if (wait !== undefined) ctx.set('Preference-Applied', `wait=${wait}`);
+    // RFC 7240 §3: only a preference that was honoured is named in Preference-Applied.
+    if (read.waited) ctx.set('Preference-Applied', `wait=${wait}`);
     if (read.kind === 'not-modified') return sendNotModified(ctx, read.etag);
     sendRepresentation(ctx, read.response);
   });

@@ -11,11 +11,13 @@ import { ProblemError } from '../http/problems.ts';
 import { isUuid } from '../http/ids.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canTransition, mayStillChange } from '../protocol/context-state.ts';
+import { formatEntityTag, type TagCondition } from '../protocol/entity-tag.ts';
 import type { ContextChangeListener } from './change-listener.ts';
 import {
   decideDelete,
   decideGet,
   decidePut,
+  contextEntityTag,
   type BodyReading,
   type Conditions,
   type Rejection,
@@ -62,7 +64,8 @@ export interface ContextServiceOptions {
 /** Suggested wait before a client looks at a processing context again. */
 export const PROCESSING_RETRY_AFTER_SECONDS = 1;
 
-export type ReadResult = { kind: 'ok'; response: ContextResponse } | { kind: 'not-modified'; etag: string };
+/** `waited`: the request was held as a long-poll (Prefer: wait applied). */
+export type ReadResult = ({ kind: 'ok'; response: ContextResponse } | { kind: 'not-modified'; etag: string }) & { waited?: boolean };
 
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']); // serialization failure, deadlock
 const MAX_ATTEMPTS = 3;
@@ -91,7 +94,7 @@ function rejection(reason: Rejection, id: string, row: ContextRow | undefined, d
     case 'context-already-executed':
       return new ProblemError(
         'context-already-executed',
-        `Context ${id} has already executed a different action; its outcome is final. Use a new context.`,
+        `Context ${id} has already taken a different action (or is taking it); a context acts once. Use a new context.`,
         withTag,
       );
     case 'malformed-body':
@@ -103,13 +106,19 @@ function rejection(reason: Rejection, id: string, row: ContextRow | undefined, d
   }
 }
 
+/** True when the condition lists a tag of this context version (`"2"` or `"2.<progress>"`). */
+function namesVersion(condition: TagCondition, version: number): boolean {
+  return !condition.any && condition.tags.some((tag) => tag.opaque === String(version) || tag.opaque.startsWith(`${version}.`));
+}
+
 /** The recorded answer again: the 202 while the action is still being completed, then the final 200. */
 function replay(row: ContextRow): ContextResponse {
   if (row.state === 'processing') {
+    // The recorded 202 showed version N with no progress yet; its tag is the plain version.
     return {
       status: 202,
       body: row.response_body ?? contextBody(row),
-      etag: contextETag(row),
+      etag: formatEntityTag(contextEntityTag({ state: 'processing', version: row.version })),
       replayed: true,
       location: contextPath(row.id),
       retryAfter: PROCESSING_RETRY_AFTER_SECONDS,
@@ -146,20 +155,21 @@ export class ContextService {
    */
   async read(tenantId: string, id: string, conditions: Conditions, waitSeconds = 0): Promise<ReadResult> {
     const row = isUuid(id) ? await findContext(this.db, tenantId, id) : undefined;
-    if (row && waitSeconds > 0 && this.listener && mayStillChange(contextView(row).state)) {
-      const clientIsCurrent = !conditions.ifNoneMatch || decideGet(contextView(row), { ifNoneMatch: conditions.ifNoneMatch }).kind === 'not-modified';
-      if (clientIsCurrent) return this.answerRead(await this.waitForChange(row, tenantId, waitSeconds, this.listener), id, conditions);
-    }
-    return this.answerRead(row, id, conditions);
+    const first = this.answerRead(row, id, conditions); // 404, 410 and a failed If-Match never wait
+    if (!row || waitSeconds <= 0 || !this.listener || !mayStillChange(contextView(row).state)) return first;
+    // Hold only while the client's copy is of the current version: without If-None-Match, or
+    // with a tag of this version (a worker's progress changes the tag, not the version).
+    if (conditions.ifNoneMatch && first.kind !== 'not-modified' && !namesVersion(conditions.ifNoneMatch, row.version)) return first;
+    const latest = await this.waitForChange(row, tenantId, waitSeconds, this.listener);
+    return { ...this.answerRead(latest, id, conditions), waited: true };
   }
 
   private async waitForChange(row: ContextRow, tenantId: string, waitSeconds: number, listener: ContextChangeListener): Promise<ContextRow | undefined> {
-    const seen = contextETag(row);
     const subscription = await listener.subscribe(tenantId, row.id);
     const timer = new AbortController();
     try {
       const reread = await findContext(this.db, tenantId, row.id);
-      if (!reread || contextETag(reread) !== seen) return reread;
+      if (!reread || reread.version !== row.version) return reread;
       await Promise.race([subscription.changed, sleep(waitSeconds * 1000, undefined, { signal: timer.signal }).catch(() => undefined)]);
       return findContext(this.db, tenantId, row.id);
     } finally {

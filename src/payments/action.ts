@@ -4,7 +4,7 @@ import { defineAction } from '../actions/registry.ts';
 import { uuidSchema } from '../http/ids.ts';
 import { ProblemError } from '../http/problems.ts';
 import { lockAccounts } from '../ledger/repository.ts';
-import { amountSchema, currencySchema } from '../ledger/money.ts';
+import { amountSchema, currencySchema, MAX_MINOR_UNITS } from '../ledger/money.ts';
 import { isKnownPaymentSource, KNOWN_PAYMENT_SOURCES } from './sources.ts';
 import { insertPayment, processorKeyFor } from './repository.ts';
 
@@ -42,6 +42,9 @@ export const paymentAction = defineAction<PaymentAction>({
     if (!account) throw new ProblemError('unknown-account', `/action/account: there is no account ${action.account} in this tenant.`);
     if (action.currency !== undefined && action.currency !== account.currency) {
       throw new ProblemError('currency-mismatch', `/action/currency: account ${account.id} holds ${account.currency}, not ${action.currency}.`);
+    }
+    if (account.balance > MAX_MINOR_UNITS - action.amount) {
+      throw new ProblemError('balance-limit-exceeded', `Account ${account.id} cannot hold more than ${MAX_MINOR_UNITS} minor units.`);
     }
     await insertPayment(trx, {
       tenant_id: scope.tenantId,

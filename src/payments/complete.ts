@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { problemDocument, type ProblemDocument } from '../http/problems.ts';
 import { lockAccounts, postEntry } from '../ledger/repository.ts';
+import { MAX_MINOR_UNITS } from '../ledger/money.ts';
 import { renderContext } from '../contexts/representation.ts';
 import { lockContext } from '../contexts/repository.ts';
 import type { TerminalStateHook } from '../contexts/service.ts';
@@ -39,8 +40,14 @@ export async function completePayment(
     let state: 'succeeded' | 'failed';
     let result: Record<string, unknown> | null = null;
     let error: ProblemDocument | null = null;
-    if (resolution.kind === 'charged') {
-      await lockAccounts(trx, tenantId, [payment.account_id]);
+    const accounts = resolution.kind === 'charged' ? await lockAccounts(trx, tenantId, [payment.account_id]) : undefined;
+    const balance = accounts?.get(payment.account_id)?.balance ?? 0;
+    if (resolution.kind === 'charged' && balance > MAX_MINOR_UNITS - payment.amount) {
+      // The card was charged but the credit cannot be held: end the payment instead of retrying
+      // forever; reconciliation reports the charge on a failed context (to be refunded).
+      state = 'failed';
+      error = problemDocument('balance-limit-exceeded', `Account ${payment.account_id} cannot hold ${payment.amount} more; charge ${resolution.chargeId} must be refunded.`, { charge: resolution.chargeId });
+    } else if (resolution.kind === 'charged') {
       const entry = await postEntry(trx, tenantId, payment.account_id, contextId, payment.amount);
       state = 'succeeded';
       result = {

@@ -2,6 +2,7 @@
 // and what the context is, it returns the one answer, in the order the README's status table uses:
 // existence (404) → gone (410) → precondition present (428) → body (413/415/400) → replay of the
 // same action (200) → preconditions (412, RFC 9110 §13.2.2) → state (409) → execute.
+import { createHash } from 'node:crypto';
 import { ifMatchPasses, ifNoneMatchPasses, strongTag, type EntityTag, type TagCondition } from './entity-tag.ts';
 import { hasAcceptedAction, type ContextState } from './context-state.ts';
 
@@ -10,6 +11,8 @@ export interface ContextView {
   readonly version: number;
   /** Fingerprint of the request that executed the action; null until then. */
   readonly fingerprint: string | null;
+  /** While processing, the worker's progress shows in the representation (attempts, lastError). */
+  readonly progress?: { readonly attempts: number; readonly lastError: string | null };
 }
 
 export interface Conditions {
@@ -50,12 +53,19 @@ export type GetDecision =
   | { readonly kind: 'ok' };
 
 /**
- * The strong validator of a context. Expiry changes the representation (state `expired`) without
- * a write, so it must change the tag too (RFC 9110 §8.8.3: a strong validator changes whenever
- * the representation does).
+ * The strong validator of a context: its version, which every state change bumps. Two changes of
+ * the representation happen without one, and RFC 9110 §8.8.3 wants a strong validator to change
+ * whenever the representation does: expiry (state `expired`, no write at all) and a worker's
+ * progress on a processing context (attempts, lastError).
  */
-export function contextEntityTag(view: Pick<ContextView, 'state' | 'version'>): EntityTag {
-  return strongTag(view.state === 'expired' ? `${view.version}-expired` : String(view.version));
+export function contextEntityTag(view: Pick<ContextView, 'state' | 'version' | 'progress'>): EntityTag {
+  if (view.state === 'expired') return strongTag(`${view.version}-expired`);
+  const progress = view.state === 'processing' ? view.progress : undefined;
+  if (progress && (progress.attempts > 0 || progress.lastError !== null)) {
+    const digest = createHash('sha256').update(`${progress.attempts}\n${progress.lastError ?? ''}`).digest('base64url');
+    return strongTag(`${view.version}.${progress.attempts}.${digest.slice(0, 8)}`);
+  }
+  return strongTag(String(view.version));
 }
 
 function gone(context: ContextView): Rejection | undefined {

@@ -29,14 +29,15 @@ export interface PaymentJobDeps {
   logger: Logger;
   /** After this many attempts with unknown outcome the job is parked for reconciliation. */
   maxAttempts: number;
-  /** First retry delay; doubles per attempt, capped at 60 s, with jitter. */
+  /** First retry delay; doubles per attempt up to backoffCapMs, with jitter. */
   backoffBaseMs: number;
+  backoffCapMs: number;
 }
 
 export type JobResult = 'finished' | 'retry-scheduled' | 'parked' | 'lease-lost';
 
-export function retryDelaySeconds(attempts: number, baseMs: number, random: () => number = Math.random): number {
-  const exponential = Math.min(baseMs * 2 ** Math.max(0, attempts - 1), 60_000);
+export function retryDelaySeconds(attempts: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+  const exponential = Math.min(baseMs * 2 ** Math.max(0, attempts - 1), capMs);
   return (exponential / 2 + (random() * exponential) / 2) / 1000;
 }
 
@@ -67,7 +68,7 @@ export async function runPaymentJob(job: ClaimedJob, deps: PaymentJobDeps): Prom
       }
       case 'unknown': {
         const parked = job.attempts >= deps.maxAttempts;
-        const delay = parked ? null : retryDelaySeconds(job.attempts, deps.backoffBaseMs);
+        const delay = parked ? null : retryDelaySeconds(job.attempts, deps.backoffBaseMs, deps.backoffCapMs);
         await rescheduleJob(deps.db, job, deps.workerId, delay, `attempt ${job.attempts}: ${outcome.reason}`);
         deps.logger.warn({ context: job.contextId, attempts: job.attempts, reason: outcome.reason, parked }, 'payment outcome unknown');
         return parked ? 'parked' : 'retry-scheduled';

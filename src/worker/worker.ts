@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { claimNextJob, DEFAULT_LEASE_SECONDS } from './jobs.ts';
 import { runPaymentJob, type JobResult, type PaymentJobDeps } from './payment-job.ts';
 
-export interface WorkerOptions extends Omit<PaymentJobDeps, 'workerId' | 'maxAttempts' | 'backoffBaseMs'> {
+export interface WorkerOptions extends Omit<PaymentJobDeps, 'workerId' | 'maxAttempts' | 'backoffBaseMs' | 'backoffCapMs'> {
   workerId?: string;
   leaseSeconds?: number;
   maxAttempts?: number;
   backoffBaseMs?: number;
+  backoffCapMs?: number;
   /** Idle wait between empty polls. */
   pollMs?: number;
 }
@@ -33,6 +34,7 @@ export class Worker {
       workerId: this.id,
       maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       backoffBaseMs: options.backoffBaseMs ?? 500,
+      backoffCapMs: options.backoffCapMs ?? 60_000,
     };
   }
 

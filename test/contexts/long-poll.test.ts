@@ -37,6 +37,28 @@ test('with a matching If-None-Match and no change, the wait ends in 304', async 
   t.true(Date.now() - started >= 950, 'held for the wait');
 });
 
+test('the wait is capped at 30 s, and the applied value says so', async (t) => {
+  const account = await server.tenant.createAccount();
+  const context = await server.tenant.createContext();
+  const waiting = server.tenant.request('GET', `/contexts/${context.id}`, { headers: { prefer: 'wait=999' } });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await server.tenant.request('PUT', `/contexts/${context.id}`, {
+    headers: { 'if-match': context.etag },
+    body: { action: { type: 'deposit', account, amount: 1 } },
+  });
+  const reply = await waiting;
+  t.is(reply.status, 200);
+  t.is(reply.headers.get('preference-applied'), 'wait=30');
+});
+
+test('a failed If-Match is answered at once, not after the wait', async (t) => {
+  const context = await server.tenant.createContext();
+  const started = Date.now();
+  const reply = await server.tenant.request('GET', `/contexts/${context.id}`, { headers: { prefer: 'wait=20', 'if-match': '"9"' } });
+  t.is(reply.status, 412);
+  t.true(Date.now() - started < 5_000);
+});
+
 test('a cancellation wakes the waiter too', async (t) => {
   const context = await server.tenant.createContext();
   const waiting = server.tenant.request('GET', `/contexts/${context.id}`, { headers: { prefer: 'wait=10', 'if-none-match': context.etag } });
@@ -46,20 +68,20 @@ test('a cancellation wakes the waiter too', async (t) => {
   t.is(reply.status, 410);
 });
 
-test('terminal contexts and stale copies are answered at once; the wait is capped at 30 s', async (t) => {
+test('terminal contexts and stale copies are answered at once, without Preference-Applied', async (t) => {
   const account = await server.tenant.createAccount();
   const done = at((await server.tenant.deposit(account, 1)).json, 'id');
   let started = Date.now();
   const terminal = await server.tenant.request('GET', `/contexts/${done}`, { headers: { prefer: 'wait=999' } });
   t.is(terminal.status, 200);
-  t.is(terminal.headers.get('preference-applied'), 'wait=30');
+  t.is(terminal.headers.get('preference-applied'), null, 'not held, so the preference was not applied');
   t.true(Date.now() - started < 5_000, 'answered at once, not after 30 s');
 
   const open = await server.tenant.createContext();
   started = Date.now();
   const stale = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'respond-async, wait=20', 'if-none-match': '"0"' } });
   t.is(stale.status, 200);
-  t.is(stale.headers.get('preference-applied'), 'wait=20');
+  t.is(stale.headers.get('preference-applied'), null);
   t.true(Date.now() - started < 5_000, 'the client had an old copy: no reason to wait 20 s');
 
   const ignored = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'wait=soon' } });

@@ -38,6 +38,7 @@ export async function startPaymentRig(): Promise<PaymentRig> {
         workerId: `test-worker-${++made}`,
         leaseSeconds: 2,
         backoffBaseMs: 5,
+        backoffCapMs: 100,
         maxAttempts: 100,
         pollMs: 10,
         ...options,

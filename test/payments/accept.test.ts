@@ -58,3 +58,12 @@ test('an unknown card token, an unknown account or a wrong currency is 422 and l
   t.is(at(after.json, 'state'), 'open');
   t.is(after.headers.get('etag'), context.etag);
 });
+
+test('a payment whose credit could never fit the balance limit is refused at once', async (t) => {
+  const account = await server.tenant.createAccount('JPY');
+  await server.tenant.deposit(account, Number.MAX_SAFE_INTEGER - 10);
+  const context = await server.tenant.createContext();
+  const reply = await server.tenant.request('PUT', `/contexts/${context.id}`, { headers: { 'if-match': context.etag }, body: payment(account, 11) });
+  t.is(reply.status, 422);
+  t.is(at(reply.json, 'type'), 'https://idempotence.dev/problems/balance-limit-exceeded');
+});

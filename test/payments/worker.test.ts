@@ -169,6 +169,47 @@ test.serial('reconciliation credits a charge the worker never recorded, exactly 
   checkInvariants(t, await audit(tenant));
 });
 
+test.serial('a charge whose credit no longer fits the balance limit ends failed with the charge named, not stuck', async (t) => {
+  const tenant = await rig.server.newTenant('cap');
+  const account = await tenant.createAccount();
+  const id = await pay(tenant, account, 50);
+  await tenant.deposit(account, Number.MAX_SAFE_INTEGER - 10); // lands while the payment waits
+  await rig.drain([rig.worker()]);
+  const done = await tenant.request('GET', `/contexts/${id}`);
+  t.is(at(done.json, 'state'), 'failed');
+  t.is(at(done.json, 'error', 'type'), 'https://idempotence.dev/problems/balance-limit-exceeded');
+  t.regex(at(done.json, 'error', 'charge'), /^ch_/);
+  t.is(await tenant.balance(account), Number.MAX_SAFE_INTEGER - 10);
+  const report = await reconcile(rig.server.database.db, rig.client, { repair: true, onTerminalState: webhookEventHook });
+  t.true(report.differences.some((d) => d.kind === 'charge-on-failed-context' && d.contextId === id && !d.repaired));
+});
+
+test.serial('a processing context changes its ETag with the worker\'s progress; the replayed 202 keeps the one it was sent with', async (t) => {
+  const tenant = await rig.server.newTenant('progress');
+  const account = await tenant.createAccount();
+  rig.processor.faults.refuseBeforeChargeRate = 1;
+  try {
+    const id = await pay(tenant, account, 10);
+    const before = await tenant.request('GET', `/contexts/${id}`);
+    t.is(before.headers.get('etag'), '"2"');
+    await rig.worker({ maxAttempts: 1 }).runOnce();
+    const after = await tenant.request('GET', `/contexts/${id}`);
+    t.like(after.json as object, { state: 'processing', attempts: 1 });
+    t.regex(after.headers.get('etag') ?? '', /^"2\.1\.[A-Za-z0-9_-]{8}"$/);
+    t.is((await tenant.request('GET', `/contexts/${id}`, { headers: { 'if-none-match': '"2"' } })).status, 200, 'the old tag no longer matches');
+    const replay = await tenant.request('PUT', `/contexts/${id}`, {
+      headers: { 'if-none-match': '*' },
+      body: { action: { type: 'payment', account, amount: 10, source: 'tok_ok' } },
+    });
+    t.is(replay.status, 202);
+    t.is(replay.headers.get('etag'), '"2"');
+  } finally {
+    rig.processor.faults.refuseBeforeChargeRate = 0;
+  }
+  await rig.server.database.pool.query("UPDATE contexts SET run_after = now() WHERE state = 'processing' AND run_after IS NULL");
+  await rig.drain([rig.worker()]);
+});
+
 test.serial('two workers racing on one backlog: no payment is handled twice', async (t) => {
   const tenant = await rig.server.newTenant('race');
   const account = await tenant.createAccount();
