@@ -99,6 +99,7 @@ CREATE TABLE public.contexts (
     locked_by text,
     locked_until timestamp with time zone,
     last_error text,
+    idempotency_key text,
     CONSTRAINT contexts_recorded_check CHECK (((state = ANY (ARRAY['processing'::text, 'succeeded'::text, 'failed'::text])) = ((fingerprint IS NOT NULL) AND (response_body IS NOT NULL)))),
     CONSTRAINT contexts_recovery_point_check CHECK ((recovery_point = ANY (ARRAY['accepted'::text, 'charge_confirmed'::text, 'finished'::text]))),
     CONSTRAINT contexts_state_check CHECK ((state = ANY (ARRAY['open'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
@@ -143,6 +144,24 @@ ALTER TABLE public.entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.idempotency_keys (
+    scope uuid NOT NULL,
+    operation text NOT NULL,
+    key text NOT NULL,
+    fingerprint text NOT NULL,
+    response_status smallint,
+    response_body text,
+    response_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    context_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_key_check CHECK (((length(key) >= 1) AND (length(key) <= 255)))
 );
 
 --
@@ -265,6 +284,13 @@ ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_pkey PRIMARY KEY (tenant_id, id);
 
 --
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, operation, key);
+
+--
 -- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -327,6 +353,12 @@ ALTER TABLE ONLY public.webhook_endpoints
 CREATE UNIQUE INDEX accounts_page ON public.accounts USING btree (tenant_id, seq);
 
 --
+-- Name: contexts_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX contexts_by_idempotency_key ON public.contexts USING btree (tenant_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
 -- Name: contexts_page; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -349,6 +381,12 @@ CREATE INDEX contexts_state_page ON public.contexts USING btree (tenant_id, stat
 --
 
 CREATE INDEX entries_by_account ON public.entries USING btree (tenant_id, account_id, id);
+
+--
+-- Name: idempotency_keys_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (expires_at);
 
 --
 -- Name: webhook_deliveries_due; Type: INDEX; Schema: public; Owner: -

@@ -23,7 +23,7 @@ import { webhookRoutes } from './webhooks/routes.ts';
 export interface AppDeps {
   pool: pg.Pool;
   db: Kysely<Database>;
-  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'>;
+  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds'>>;
   logger: Logger;
   /** Extra action types beside the built-in ledger actions. */
   actions?: ActionRegistry;
@@ -32,6 +32,9 @@ export interface AppDeps {
   /** Runs inside the transaction of every final state change; default: the webhook outbox. */
   onTerminalState?: TerminalStateHook;
 }
+
+/** Idempotency-Key retention when the configuration does not say (24 h, as Stripe keeps keys). */
+export const DEFAULT_KEY_TTL_SECONDS = 86_400;
 
 export function defaultActions(): ActionRegistry {
   return new ActionRegistry().register(depositAction).register(transferAction).register(paymentAction);
@@ -47,12 +50,13 @@ export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
     onTerminalState: deps.onTerminalState ?? webhookEventHook,
   });
+  const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
   return [
     metaRoutes(deps.pool),
-    tenantRoutes(deps.db, deps.config.adminToken),
-    contextRoutes(contexts) as Router<Partial<AuthState>>,
-    ledgerRoutes(deps.db) as Router<Partial<AuthState>>,
-    webhookRoutes(deps.db) as Router<Partial<AuthState>>,
+    tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
+    contextRoutes(contexts, deps.db, keyTtl) as Router<Partial<AuthState>>,
+    ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
+    webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
   ];
 }
 

@@ -16,6 +16,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Default lifetime of a context created without ttlSeconds. */
   readonly contextTtlSeconds: number;
+  /** How long an Idempotency-Key is remembered (and replayed) after its first use. */
+  readonly idempotencyKeyTtlSeconds: number;
   readonly dataDir: string;
   readonly embeddedPostgresPort: number;
   /** Fixes the dev tenant's key instead of generating one (development only). */
@@ -95,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     logLevel: logLevel ?? 'info',
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),
+    idempotencyKeyTtlSeconds: integer('IDEMPOTENCY_KEY_TTL_SECONDS', 86_400, 60, 31_536_000),
     dataDir: text('DATA_DIR') ?? '.data',
     embeddedPostgresPort: integer('EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     devApiKey,

@@ -19,6 +19,7 @@ import { ensureDevTenant } from './tenants/dev-tenant.ts';
 import { webhookEventHook } from './webhooks/hook.ts';
 import { runWebhookDeliverer } from './webhooks/deliverer.ts';
 import { Worker } from './worker/worker.ts';
+import { runKeySweeper } from './idempotency/sweeper.ts';
 
 const ROLES = ['api', 'worker', 'processor', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -99,7 +100,11 @@ async function main(): Promise<void> {
       maxAttempts: config.workerMaxAttempts,
     });
     const abort = new AbortController();
-    const running = Promise.all([worker.run(abort.signal), runWebhookDeliverer(db, { signal: abort.signal, logger: log.child({ role: 'webhooks' }), workerId: worker.id })]);
+    const running = Promise.all([
+      worker.run(abort.signal),
+      runWebhookDeliverer(db, { signal: abort.signal, logger: log.child({ role: 'webhooks' }), workerId: worker.id }),
+      runKeySweeper(db, { signal: abort.signal, logger: log.child({ role: 'sweeper' }) }),
+    ]);
     // Graceful: the job in hand is finished before the process exits.
     stops.push(async () => {
       abort.abort();

@@ -20,6 +20,7 @@ export interface ContextRow {
   last_error: string | null;
   recovery_point: 'accepted' | 'charge_confirmed' | 'finished' | null;
   locked_by: string | null;
+  idempotency_key: string | null;
   /** The database's clock when the row was read (the transaction's start inside one). */
   now: Date;
 }
@@ -29,7 +30,7 @@ type Executor = Kysely<Database> | Transaction<Database>;
 const columns = [
   'id', 'seq', 'state', 'version', 'action', 'fingerprint', 'result', 'error',
   'response_status', 'response_body', 'created_at', 'updated_at', 'expires_at', 'attempts', 'last_error',
-  'recovery_point', 'locked_by',
+  'recovery_point', 'locked_by', 'idempotency_key',
 ] as const;
 
 function selectContext(db: Executor, tenantId: string, id: string) {
@@ -59,12 +60,14 @@ export async function insertOpenContext(
   tenantId: string,
   id: string,
   ttlSeconds: number,
+  idempotencyKey: string | null = null,
 ): Promise<ContextRow | undefined> {
   return db
     .insertInto('contexts')
     .values({
       tenant_id: tenantId,
       id,
+      idempotency_key: idempotencyKey,
       updated_at: sql<Date>`now()`,
       expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
     })
@@ -134,6 +137,7 @@ export async function listContexts(
   filter: ListFilter,
   limit: number,
   before: number | undefined,
+  idempotencyKey?: string,
 ): Promise<ContextRow[]> {
   let query = db
     .selectFrom('contexts')
@@ -143,6 +147,7 @@ export async function listContexts(
   if (filter === 'open') query = query.where('state', '=', 'open').where('expires_at', '>', sql<Date>`now()`);
   else if (filter === 'expired') query = query.where('state', '=', 'open').where('expires_at', '<=', sql<Date>`now()`);
   else if (filter !== undefined) query = query.where('state', '=', filter);
+  if (idempotencyKey !== undefined) query = query.where('idempotency_key', '=', idempotencyKey);
   if (before !== undefined) query = query.where('seq', '<', before);
   return query.orderBy('seq', 'desc').limit(limit).execute();
 }

@@ -31,6 +31,8 @@ export interface ContextFields {
   createdAt: Date;
   updatedAt: Date;
   expiresAt: Date;
+  /** The Idempotency-Key of the one-shot POST that created the context, if any. */
+  idempotencyKey: string | null;
   /** Shown while processing: how often a worker has tried, and why the last try did not finish. */
   attempts?: number;
   lastError?: string | null;
@@ -54,15 +56,15 @@ export function renderContext(fields: ContextFields): Record<string, unknown> {
     createdAt: fields.createdAt.toISOString(),
     updatedAt: fields.updatedAt.toISOString(),
     expiresAt: fields.expiresAt.toISOString(),
+    idempotencyKey: fields.idempotencyKey,
     ...(fields.state === 'processing' ? { attempts: fields.attempts ?? 0, lastError: fields.lastError ?? null } : {}),
     _links: links,
   };
 }
 
-/** An executed context is immutable: its representation is the one recorded when it executed. */
-export function contextBody(row: ContextRow): string {
-  if (isExecuted(row.state) && row.response_body !== null) return row.response_body;
-  return JSON.stringify(renderContext({
+/** The representation of a row, with what a transaction is about to change laid over it. */
+export function renderContextRow(row: ContextRow, changes: Partial<ContextFields> = {}): Record<string, unknown> {
+  return renderContext({
     id: row.id,
     state: effectiveState(row.state, row.expires_at, row.now),
     version: row.version,
@@ -72,7 +74,15 @@ export function contextBody(row: ContextRow): string {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     expiresAt: row.expires_at,
+    idempotencyKey: row.idempotency_key,
     attempts: row.attempts,
     lastError: row.last_error,
-  }));
+    ...changes,
+  });
+}
+
+/** An executed context is immutable: its representation is the one recorded when it executed. */
+export function contextBody(row: ContextRow): string {
+  if (isExecuted(row.state) && row.response_body !== null) return row.response_body;
+  return JSON.stringify(renderContextRow(row));
 }

@@ -5,7 +5,12 @@ import { requireJsonBody } from '../http/json-body.ts';
 import { link } from '../http/hal.ts';
 import { pageOf, parsePageRequest, queryString, singleParam } from '../http/pagination.ts';
 import { ProblemError } from '../http/problems.ts';
-import { conditionsOf, markRevalidate, sendConditionalRead, sendNotModified, sendRepresentation } from '../http/respond.ts';
+import { conditionsOf, markRevalidate, sendConditionalRead, sendNotModified, sendRepresentation, storedRepresentation } from '../http/respond.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { MAX_KEY_LENGTH } from '../idempotency/header.ts';
+import { respondIdempotently } from '../idempotency/http.ts';
+import { fingerprintJson } from '../protocol/fingerprint.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { contextStates, isContextState } from '../protocol/context-state.ts';
 import { contextBody } from './representation.ts';
@@ -16,18 +21,46 @@ export const MAX_TTL_SECONDS = 31_536_000;
 /** Longest long-poll (Prefer: wait) this server holds a request for. */
 export const MAX_WAIT_SECONDS = 30;
 
-const createContextBody = bodyValidator<{ ttlSeconds?: number }>({
+const createContextBody = bodyValidator<{ ttlSeconds?: number; action?: unknown }>({
   type: 'object',
-  properties: { ttlSeconds: { type: 'integer', minimum: 1, maximum: MAX_TTL_SECONDS } },
+  properties: {
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: MAX_TTL_SECONDS },
+    // Validated against the action types by the registry, like a PUT's.
+    action: { type: 'object' },
+  },
   additionalProperties: false,
 });
 
-export function contextRoutes(service: ContextService): Router<AuthState> {
+const ONE_SHOT_NEEDS_KEY =
+  'A POST with an action executes it at once and could never be retried safely without an Idempotency-Key. ' +
+  'Send one, or create the context first and PUT the action with If-Match.';
+
+export function contextRoutes(service: ContextService, db: Kysely<Database>, keyTtlSeconds: number): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/contexts', async (ctx) => {
-    const options = createContextBody(await requireJsonBody(ctx, {}));
-    sendRepresentation(ctx, await service.create(ctx.state.tenant.id, options.ttlSeconds));
+    const input = createContextBody(await requireJsonBody(ctx, {}));
+    const tenantId = ctx.state.tenant.id;
+    const { action } = input;
+    await respondIdempotently(ctx, {
+      db,
+      scope: tenantId,
+      operation: 'POST /contexts',
+      body: input,
+      ttlSeconds: keyTtlSeconds,
+      ...(action === undefined ? {} : { keyRequired: ONE_SHOT_NEEDS_KEY }),
+      async execute(trx, key) {
+        if (action === undefined || key === undefined) return { response: storedRepresentation(await service.create(tenantId, input.ttlSeconds, trx)) };
+        // The context's fingerprint is its action's, as if it had been PUT: a later PUT of the same action replays.
+        const oneShot = { action, ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }) };
+        const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key);
+        return { response: storedRepresentation(created), contextId: (JSON.parse(created.body) as { id: string }).id };
+      },
+      async replay(trx, row) {
+        if (row.context_id === null) return { status: row.response_status ?? 201, body: row.response_body ?? '', headers: row.response_headers };
+        return storedRepresentation(await service.oneShotReplay(trx, tenantId, row.context_id));
+      },
+    });
   });
 
   router.get('/contexts', async (ctx) => {
@@ -35,12 +68,16 @@ export function contextRoutes(service: ContextService): Router<AuthState> {
     if (state !== undefined && !isContextState(state)) {
       throw new ProblemError('invalid-parameter', `"state" must be one of ${contextStates.join(', ')}.`);
     }
+    const idempotencyKey = singleParam(ctx.query, 'idempotencyKey');
+    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > MAX_KEY_LENGTH)) {
+      throw new ProblemError('invalid-parameter', `"idempotencyKey" must be 1 to ${MAX_KEY_LENGTH} characters.`);
+    }
     const page = parsePageRequest(ctx.query);
-    const rows = await service.list(ctx.state.tenant.id, state, page.limit + 1, page.before);
+    const rows = await service.list(ctx.state.tenant.id, state, page.limit + 1, page.before, idempotencyKey);
     const { items, nextCursor } = pageOf(rows, page.limit);
-    const self = `/contexts${queryString({ state, limit: page.limit, cursor: singleParam(ctx.query, 'cursor') })}`;
+    const self = `/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: singleParam(ctx.query, 'cursor') })}`;
     const links: Record<string, ReturnType<typeof link>> = { self: link(self) };
-    if (nextCursor) links['next'] = link(`/contexts${queryString({ state, limit: page.limit, cursor: nextCursor })}`);
+    if (nextCursor) links['next'] = link(`/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: nextCursor })}`);
     const document = {
       _links: links,
       count: items.length,

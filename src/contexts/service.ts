@@ -22,7 +22,7 @@ import {
   type Conditions,
   type Rejection,
 } from '../protocol/preconditions.ts';
-import { contextBody, contextETag, contextPath, contextView, renderContext } from './representation.ts';
+import { contextBody, contextETag, contextPath, contextView, renderContextRow } from './representation.ts';
 import {
   cancelContext,
   findContext,
@@ -142,8 +142,8 @@ export class ContextService {
     this.listener = options.listener;
   }
 
-  async create(tenantId: string, ttlSeconds: number | undefined): Promise<ContextResponse> {
-    const row = await insertOpenContext(this.db, tenantId, randomUUID(), ttlSeconds ?? this.defaultTtlSeconds);
+  async create(tenantId: string, ttlSeconds: number | undefined, executor: Kysely<Database> = this.db): Promise<ContextResponse> {
+    const row = await insertOpenContext(executor, tenantId, randomUUID(), ttlSeconds ?? this.defaultTtlSeconds);
     if (!row) throw new Error('a fresh random UUID collided');
     return { status: 201, body: contextBody(row), etag: contextETag(row), replayed: false, location: contextPath(row.id) };
   }
@@ -224,6 +224,40 @@ export class ContextService {
     }
   }
 
+  /**
+   * One-shot POST /contexts: creates a context and executes its action in the caller's
+   * transaction (the one that also records the Idempotency-Key).
+   */
+  async createAndExecute(
+    trx: Transaction<Database>,
+    tenantId: string,
+    body: { action: unknown; ttlSeconds?: number },
+    fingerprint: string,
+    idempotencyKey: string,
+  ): Promise<ContextResponse> {
+    const prepared = this.actions.prepare({ action: body.action });
+    const row = await insertOpenContext(trx, tenantId, randomUUID(), body.ttlSeconds ?? this.defaultTtlSeconds, idempotencyKey);
+    if (!row) throw new Error('a fresh random UUID collided');
+    return this.run(trx, tenantId, row, prepared, fingerprint, 201);
+  }
+
+  /**
+   * What a one-shot POST answers when repeated: the context's own record — the 202 while its
+   * action is being completed, then the answer recorded when it ended.
+   */
+  async oneShotReplay(trx: Transaction<Database>, tenantId: string, contextId: string): Promise<ContextResponse> {
+    const row = await findContext(trx, tenantId, contextId);
+    if (!row) throw new Error(`keyed context ${contextId} is missing`);
+    if (row.state === 'processing') return replay(row);
+    return {
+      status: row.response_status ?? 200,
+      body: contextBody(row),
+      etag: contextETag(row),
+      replayed: true,
+      location: contextPath(row.id),
+    };
+  }
+
   private async run(
     trx: Transaction<Database>,
     tenantId: string,
@@ -239,16 +273,13 @@ export class ContextService {
     // An accepted asynchronous action answers 202 (RFC 9110 §15.3.3), also when it created the context.
     const answer = outcome.state === 'processing' ? 202 : status;
     const version = row.version + 1;
-    const representation = renderContext({
-      id: row.id,
+    const representation = renderContextRow(row, {
       state: outcome.state,
       version,
       action: prepared.action,
       result,
       error,
-      createdAt: row.created_at,
       updatedAt: row.now,
-      expiresAt: row.expires_at,
       attempts: 0,
       lastError: null,
     });
@@ -282,13 +313,13 @@ export class ContextService {
       if (decision.kind === 'reject') throw rejection(decision.reason, id, locked);
       const row = locked as ContextRow;
       await cancelContext(trx, tenantId, id, row.version);
-      const representation = JSON.parse(contextBody({ ...row, state: 'cancelled', version: row.version + 1, updated_at: row.now })) as Record<string, unknown>;
+      const representation = renderContextRow(row, { state: 'cancelled', version: row.version + 1, updatedAt: row.now });
       await this.onTerminalState(trx, tenantId, 'cancelled', representation);
     });
   }
 
-  async list(tenantId: string, filter: ListFilter, limit: number, before: number | undefined): Promise<ContextRow[]> {
-    return listContexts(this.db, tenantId, filter, limit, before);
+  async list(tenantId: string, filter: ListFilter, limit: number, before: number | undefined, idempotencyKey?: string): Promise<ContextRow[]> {
+    return listContexts(this.db, tenantId, filter, limit, before, idempotencyKey);
   }
 
   private async inTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {

@@ -46,6 +46,7 @@ export interface ContextsTable {
   locked_by: string | null;
   locked_until: Date | string | null;
   last_error: string | null;
+  idempotency_key: string | null;
 }
 
 export interface PaymentsTable {
@@ -84,6 +85,19 @@ export interface WebhookDeliveriesTable {
   created_at: Generated<Date>;
 }
 
+export interface IdempotencyKeysTable {
+  scope: string;
+  operation: string;
+  key: string;
+  fingerprint: string;
+  response_status: number | null;
+  response_body: string | null;
+  response_headers: ColumnType<Record<string, string>, string | undefined, string>;
+  context_id: string | null;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface EntriesTable {
   tenant_id: string;
   id: Generated<number>;
@@ -102,4 +116,5 @@ export interface Database {
   payments: PaymentsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

@@ -63,3 +63,15 @@ export function sendConditionalRead(ctx: Context, body: string, tag: string = et
   if (decision.kind === 'not-modified') return sendNotModified(ctx, tag);
   sendRepresentation(ctx, { status: 200, body, etag: tag });
 }
+
+/** The same answer as sendRepresentation, as data (to record for Idempotency-Key replays). */
+export function storedRepresentation(representation: Representation, extraHeaders: Record<string, string> = {}): {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+} {
+  const headers: Record<string, string> = { 'Content-Type': HAL_JSON, ETag: representation.etag, ...extraHeaders };
+  if (representation.location) headers['Location'] = representation.location;
+  if (representation.retryAfter !== undefined) headers['Retry-After'] = String(representation.retryAfter);
+  return { status: representation.status, body: representation.body, headers };
+}

@@ -7,7 +7,8 @@ import { isUuid } from '../http/ids.ts';
 import { requireJsonBody } from '../http/json-body.ts';
 import { pageOf, parsePageRequest, queryString, singleParam } from '../http/pagination.ts';
 import { ProblemError } from '../http/problems.ts';
-import { sendConditionalRead, sendRepresentation } from '../http/respond.ts';
+import { sendConditionalRead, storedRepresentation } from '../http/respond.ts';
+import { respondIdempotently } from '../idempotency/http.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { currencySchema, isCurrencyCode } from './money.ts';
 import { findAccount, insertAccount, listAccounts, listEntries } from './repository.ts';
@@ -29,7 +30,7 @@ function pageLinks(path: string, limit: number, cursor: string | undefined, next
   return links;
 }
 
-export function ledgerRoutes(db: Kysely<Database>): Router<AuthState> {
+export function ledgerRoutes(db: Kysely<Database>, keyTtlSeconds: number): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/accounts', async (ctx) => {
@@ -37,12 +38,18 @@ export function ledgerRoutes(db: Kysely<Database>): Router<AuthState> {
     if (!isCurrencyCode(input.currency)) {
       throw new ProblemError('validation-failed', `/currency "${input.currency}" is not an ISO 4217 currency code.`);
     }
-    const row = await insertAccount(db, ctx.state.tenant.id, input.name, input.currency);
-    sendRepresentation(ctx, {
-      status: 201,
-      body: JSON.stringify(renderAccount(row)),
-      etag: accountETag(row),
-      location: accountPath(row.id),
+    const tenantId = ctx.state.tenant.id;
+    await respondIdempotently(ctx, {
+      db,
+      scope: tenantId,
+      operation: 'POST /accounts',
+      body: input,
+      ttlSeconds: keyTtlSeconds,
+      async execute(trx) {
+        const row = await insertAccount(trx, tenantId, input.name, input.currency);
+        const representation = { status: 201, body: JSON.stringify(renderAccount(row)), etag: accountETag(row), location: accountPath(row.id) };
+        return { response: storedRepresentation(representation) };
+      },
     });
   });
 

@@ -6,7 +6,7 @@ import type { Database } from '../db/schema.ts';
 import { problemDocument, type ProblemDocument } from '../http/problems.ts';
 import { lockAccounts, postEntry } from '../ledger/repository.ts';
 import { MAX_MINOR_UNITS } from '../ledger/money.ts';
-import { renderContext } from '../contexts/representation.ts';
+import { renderContextRow } from '../contexts/representation.ts';
 import { lockContext } from '../contexts/repository.ts';
 import type { TerminalStateHook } from '../contexts/service.ts';
 import { failpoint } from '../worker/failpoints.ts';
@@ -62,17 +62,7 @@ export async function completePayment(
           : problemDocument('payment-rejected', resolution.detail);
     }
     const version = row.version + 1;
-    const representation = renderContext({
-      id: row.id,
-      state,
-      version,
-      action: row.action,
-      result,
-      error,
-      createdAt: row.created_at,
-      updatedAt: row.now,
-      expiresAt: row.expires_at,
-    });
+    const representation = renderContextRow(row, { state, version, result, error, updatedAt: row.now });
     const body = JSON.stringify(representation);
     const updated = await trx
       .updateTable('contexts')

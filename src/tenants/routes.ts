@@ -7,7 +7,8 @@ import { ProblemError } from '../http/problems.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { bearerToken, generateApiKey, hashApiKey, secretsEqual } from './api-keys.ts';
-import { insertTenant } from './repository.ts';
+import { insertTenant, replaceApiKeyHash, type Tenant } from './repository.ts';
+import { ADMIN_SCOPE, respondIdempotently } from '../idempotency/http.ts';
 
 const createTenantBody = bodyValidator<{ name: string }>({
   type: 'object',
@@ -17,7 +18,7 @@ const createTenantBody = bodyValidator<{ name: string }>({
 });
 
 /** Tenant administration exists only when ADMIN_TOKEN is configured, and only for that token. */
-export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefined): Router {
+export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefined, keyTtlSeconds: number): Router {
   const router = new Router();
   router.post('/tenants', async (ctx) => {
     if (adminToken === undefined) throw new ProblemError('not-found', 'Tenant administration is off (ADMIN_TOKEN is not set).');
@@ -25,18 +26,30 @@ export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefine
     if (token === undefined || !secretsEqual(token, adminToken)) {
       throw unauthorized('POST /tenants needs "Authorization: Bearer <ADMIN_TOKEN>".', token !== undefined);
     }
-    const { name } = createTenantBody(await requireJsonBody(ctx));
-    const apiKey = generateApiKey();
-    const tenant = await insertTenant(db, name, hashApiKey(apiKey));
-    ctx.status = 201;
-    ctx.set('Cache-Control', 'no-store'); // the key is shown this once
-    ctx.type = HAL_JSON;
-    ctx.body = JSON.stringify({
-      id: tenant.id,
-      name: tenant.name,
-      apiKey,
-      createdAt: tenant.createdAt.toISOString(),
-      _links: { root: { href: '/' } },
+    const input = createTenantBody(await requireJsonBody(ctx));
+    const headers = { 'Content-Type': HAL_JSON, 'Cache-Control': 'no-store' };
+    const render = (tenant: Tenant, apiKey: string | null) =>
+      JSON.stringify({ id: tenant.id, name: tenant.name, apiKey, createdAt: tenant.createdAt.toISOString(), _links: { root: { href: '/' } } });
+    await respondIdempotently(ctx, {
+      db,
+      scope: ADMIN_SCOPE,
+      operation: 'POST /tenants',
+      body: input,
+      ttlSeconds: keyTtlSeconds,
+      async execute(trx) {
+        const apiKey = generateApiKey();
+        const tenant = await insertTenant(trx, input.name, hashApiKey(apiKey));
+        // API keys are kept only as hashes, also in the Idempotency-Key record.
+        return { response: { status: 201, body: render(tenant, apiKey), headers }, record: { status: 201, body: render(tenant, null), headers } };
+      },
+      async replay(trx, row) {
+        // The key was never kept, so a keyed retry (whose first answer was lost) gets a fresh
+        // key for the same tenant; the lost one stops working.
+        const recorded = JSON.parse(row.response_body ?? '{}') as { id: string; name: string; createdAt: string };
+        const apiKey = generateApiKey();
+        await replaceApiKeyHash(trx, recorded.id, hashApiKey(apiKey));
+        return { status: 201, body: render({ id: recorded.id, name: recorded.name, createdAt: new Date(recorded.createdAt) }, apiKey), headers };
+      },
     });
   });
   return router;

@@ -5,6 +5,7 @@ import type { AuthState } from '../http/auth.ts';
 import { link, type Links } from '../http/hal.ts';
 import { isUuid } from '../http/ids.ts';
 import { requireJsonBody } from '../http/json-body.ts';
+import { respondIdempotently } from '../idempotency/http.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { pageOf, parsePageRequest, queryString, singleParam } from '../http/pagination.ts';
 import { ProblemError } from '../http/problems.ts';
@@ -62,24 +63,33 @@ function pageLinks(limit: number, cursor: string | undefined, nextCursor: string
 }
 
 /** Webhook endpoints of the authenticated tenant. The signing secret is shown only by the POST. */
-export function webhookRoutes(db: Kysely<Database>): Router<AuthState> {
+export function webhookRoutes(db: Kysely<Database>, keyTtlSeconds: number): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/webhooks', async (ctx) => {
     const input = createWebhookBody(await requireJsonBody(ctx));
     const url = normalizeWebhookUrl(input.url);
-    const secret = generateWebhookSecret();
-    const row = await insertWebhookEndpoint(db, ctx.state.tenant.id, url, secret);
-    ctx.status = 201;
-    ctx.set('Location', webhookPath(row.id));
-    ctx.set('Cache-Control', 'no-store'); // the secret is shown this once
-    ctx.type = HAL_JSON;
-    ctx.body = JSON.stringify({
-      id: row.id,
-      url: row.url,
-      secret,
-      createdAt: row.created_at.toISOString(),
-      _links: { self: link(webhookPath(row.id)) },
+    const tenantId = ctx.state.tenant.id;
+    await respondIdempotently(ctx, {
+      db,
+      scope: tenantId,
+      operation: 'POST /webhooks',
+      body: input,
+      ttlSeconds: keyTtlSeconds,
+      async execute(trx) {
+        const secret = generateWebhookSecret();
+        const row = await insertWebhookEndpoint(trx, tenantId, url, secret);
+        const body = JSON.stringify({
+          id: row.id,
+          url: row.url,
+          secret,
+          createdAt: row.created_at.toISOString(),
+          _links: { self: link(webhookPath(row.id)) },
+        });
+        // The secret is shown on creation only (and to a keyed retry of that very request).
+        const headers = { 'Content-Type': HAL_JSON, Location: webhookPath(row.id), 'Cache-Control': 'no-store' };
+        return { response: { status: 201, body, headers } };
+      },
     });
   });
 

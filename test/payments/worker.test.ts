@@ -210,6 +210,25 @@ test.serial('a processing context changes its ETag with the worker\'s progress; 
   await rig.drain([rig.worker()]);
 });
 
+test.serial('a one-shot keyed POST of a payment: 202, replayed as 202 while processing, then as the final 200', async (t) => {
+  const tenant = await rig.server.newTenant('keyed payment');
+  const account = await tenant.createAccount();
+  const request = { headers: { 'idempotency-key': `pay-${randomUUID()}` }, body: { action: { type: 'payment', account, amount: 321, source: 'tok_ok' } } };
+  const accepted = await tenant.request('POST', '/contexts', request);
+  t.is(accepted.status, 202);
+  t.is(accepted.headers.get('retry-after'), '1');
+  const early = await tenant.request('POST', '/contexts', request);
+  t.is(early.status, 202);
+  t.is(early.headers.get('idempotent-replayed'), 'true');
+  t.is(early.text, accepted.text);
+  await rig.drain([rig.worker()]);
+  const late = await tenant.request('POST', '/contexts', request);
+  t.is(late.status, 200);
+  t.is(late.headers.get('idempotent-replayed'), 'true');
+  t.like(late.json as object, { state: 'succeeded', version: 3 });
+  t.is(await tenant.balance(account), 321);
+});
+
 test.serial('two workers racing on one backlog: no payment is handled twice', async (t) => {
   const tenant = await rig.server.newTenant('race');
   const account = await tenant.createAccount();
