@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { pino } from 'pino';
 import { processorKeyFor } from '../../src/payments/repository.ts';
 import { reconcile } from '../../src/payments/reconcile.ts';
 import { webhookEventHook } from '../../src/webhooks/hook.ts';
