@@ -50,7 +50,9 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
       ttlSeconds: keyTtlSeconds,
       ...(action === undefined ? {} : { keyRequired: ONE_SHOT_NEEDS_KEY }),
       async execute(trx, key) {
-        if (action === undefined || key === undefined) return { response: storedRepresentation(await service.create(tenantId, input.ttlSeconds, trx)) };
+        if (action === undefined || key === undefined) {
+          return { response: storedRepresentation(await service.create(tenantId, input.ttlSeconds, trx, key ?? null)) };
+        }
         // The context's fingerprint is its action's, as if it had been PUT: a later PUT of the same action replays.
         const oneShot = { action, ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }) };
         const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key);

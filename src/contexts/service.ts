@@ -142,8 +142,13 @@ export class ContextService {
     this.listener = options.listener;
   }
 
-  async create(tenantId: string, ttlSeconds: number | undefined, executor: Kysely<Database> = this.db): Promise<ContextResponse> {
-    const row = await insertOpenContext(executor, tenantId, randomUUID(), ttlSeconds ?? this.defaultTtlSeconds);
+  async create(
+    tenantId: string,
+    ttlSeconds: number | undefined,
+    executor: Kysely<Database> = this.db,
+    idempotencyKey: string | null = null,
+  ): Promise<ContextResponse> {
+    const row = await insertOpenContext(executor, tenantId, randomUUID(), ttlSeconds ?? this.defaultTtlSeconds, idempotencyKey);
     if (!row) throw new Error('a fresh random UUID collided');
     return { status: 201, body: contextBody(row), etag: contextETag(row), replayed: false, location: contextPath(row.id) };
   }

@@ -8,6 +8,8 @@ export interface EmbeddedServer {
   /** Connection string of the cluster's `postgres` database. */
   readonly url: string;
   stop(): Promise<void>;
+  /** Stops and starts the server again on the same data (a persistent one only). */
+  restart(): Promise<void>;
 }
 
 export interface EmbeddedOptions {
@@ -41,6 +43,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${options.port}/postgres`,
     stop: () => server.stop(),
+    async restart() {
+      if (!options.persistent) throw new Error('only a persistent embedded Postgres can be restarted');
+      await server.stop();
+      await server.start();
+    },
   };
 }
 

@@ -41,7 +41,9 @@ function send(ctx: Context, response: StoredResponse): void {
  * is still in its transaction the duplicate waits for it and replays.
  */
 export async function respondIdempotently(ctx: Context, post: IdempotentPost): Promise<void> {
-  const reading = readIdempotencyKey(ctx.headers['idempotency-key']);
+  // Node joins repeated header lines with ", "; count the raw lines to refuse a second key.
+  const lines = ctx.req.rawHeaders.filter((name, index) => index % 2 === 0 && name.toLowerCase() === 'idempotency-key').length;
+  const reading = lines > 1 ? readIdempotencyKey(['', '']) : readIdempotencyKey(ctx.headers['idempotency-key']);
   if (reading.kind === 'invalid') throw new ProblemError('invalid-idempotency-key', reading.detail);
   if (reading.kind === 'absent') {
     if (post.keyRequired) throw new ProblemError('idempotency-key-required', post.keyRequired);

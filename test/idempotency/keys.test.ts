@@ -53,6 +53,29 @@ test('the same key with a different payload → 422 idempotency-key-reused, no e
   t.is(await accountCount(tenant.id), 1);
 });
 
+test('two Idempotency-Key header lines → 400', async (t) => {
+  const tenant = await server.newTenant('two keys');
+  const { port } = new URL(server.base);
+  const body = JSON.stringify({ name: 'A', currency: 'EUR' });
+  const net = await import('node:net');
+  // fetch would merge the two lines; send them as they are.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
+      socket.write(
+        `POST /accounts HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${tenant.apiKey}\r\nContent-Type: application/json\r\n` +
+          `Idempotency-Key: a\r\nIdempotency-Key: b\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  t.regex(raw, /^HTTP\/1\.1 400 /);
+  t.true(raw.includes('https://idempotence.dev/problems/invalid-idempotency-key'));
+  t.is(await accountCount(tenant.id), 0);
+});
+
 test('a malformed key → 400; a one-shot POST without a key → 400; neither has an effect', async (t) => {
   const tenant = await server.newTenant('malformed');
   for (const key of ['""', '"open', 'x'.repeat(256), '"a\\qb"']) {
@@ -130,6 +153,9 @@ test('the same key from two tenants, or on two operations, is two independent ke
   const ctx = await a.request('POST', '/contexts', { headers: keyed(key) });
   t.is(ctx.status, 201);
   t.is(ctx.headers.get('idempotent-replayed'), null);
+  t.is(at(ctx.json, 'idempotencyKey'), key, 'a keyed plain create shows its key too');
+  const found = await a.request('GET', `/contexts?idempotencyKey=${key}`);
+  t.deepEqual(at<{ id: string }[]>(found.json, '_embedded', 'contexts').map((c) => c.id), [at(ctx.json, 'id')]);
 });
 
 test('an expired key executes anew; the sweeper removes it and leaves the context\'s history', async (t) => {

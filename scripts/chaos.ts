@@ -1,0 +1,22 @@
+// `npm run chaos [-- --seconds N --clients N]`: bounded (default 2 minutes of load, then a drain),
+// prints the invariant figures and ends with `duplicates: N` and `lost: N`; exits 1 if any fails.
+import { parseArgs } from 'node:util';
+import { runChaos } from './chaos/harness.ts';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: process.env['CHAOS_SECONDS'] ?? '120' }, clients: { type: 'string', default: '12' } },
+});
+const seconds = Number(values.seconds);
+const clients = Number(values.clients);
+if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600 || !Number.isInteger(clients) || clients < 1 || clients > 200) {
+  console.error('--seconds must be 1..3600 and --clients 1..200');
+  process.exit(2);
+}
+const report = await runChaos({
+  seconds,
+  clients,
+  ...(process.env['DATABASE_URL'] ? { serverUrl: process.env['DATABASE_URL'] } : {}),
+  log: (line) => console.error(`# ${line}`),
+});
+for (const line of report.lines) console.log(line);
+process.exit(report.ok ? 0 : 1);

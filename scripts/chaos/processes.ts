@@ -1,0 +1,80 @@
+// Child processes of the chaos harness: API and worker roles of src/main.ts, restartable.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export class ManagedProcess {
+  private child: ChildProcess | undefined;
+  kills = 0;
+  restarts = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly role: 'api' | 'worker',
+    private readonly env: Record<string, string>,
+    readonly port?: number,
+  ) {}
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', this.role], {
+      env: { ...process.env, ...this.env, LOG_LEVEL: 'error', NODE_ENV: 'production' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child.stderr?.on('data', () => undefined);
+    if (this.port !== undefined) await this.waitUntilListening(this.port);
+  }
+
+  private async waitUntilListening(port: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        const reply = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) });
+        if (reply.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${this.name} did not start`);
+  }
+
+  /** SIGKILL: no shutdown hooks, no finished jobs, no released leases. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    this.kills++;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+    this.restarts++;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,16 @@
+// The short profile of `npm run chaos`: a few seconds of retried load under injected faults,
+// then every invariant (no duplicate, nothing lost, ledger and processor agree).
+import test from 'ava';
+import { runChaos } from '../scripts/chaos/harness.ts';
+import { serverUrl } from './helpers/database.ts';
+
+test('chaos, short profile: duplicates 0, lost 0, every invariant holds', async (t) => {
+  t.timeout(150_000);
+  const report = await runChaos({ seconds: 10, clients: 4, serverUrl: serverUrl(), log: (line) => t.log(line) });
+  for (const line of report.lines) t.log(line);
+  t.is(report.duplicates, 0);
+  t.is(report.lost, 0);
+  t.true(report.ok, report.lines.join('\n'));
+  t.is(report.lines.at(-2), 'duplicates: 0');
+  t.is(report.lines.at(-1), 'lost: 0');
+});
