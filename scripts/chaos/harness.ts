@@ -164,6 +164,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           Object.assign(processor.faults, { failAfterChargeRate: 0, timeoutAfterChargeRate: 0, refuseBeforeChargeRate: 0 });
         } else if (fault === 4) {
           const killer = new pg.Client({ connectionString: databaseUrl });
+          killer.on('error', () => undefined);
           await killer.connect();
           const { rowCount } = await killer.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
           await killer.end();
@@ -269,6 +270,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const ledgerHolds = Number(figures.balances) === Number(figures.deposited) + paymentsSucceeded && figures.drifted === 0;
   const chargesHold = figures.charges === figures.succeeded_payments;
   const status500 = client.stats.status5xx[500] ?? 0;
+  const crashes = [...apis, ...workers].reduce((sum, process) => sum + process.crashes, 0);
 
   await pool.end();
   const drop = new pg.Client({ connectionString: serverUrl });
@@ -283,6 +285,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     `requests sent: ${client.stats.attempts} (operations ${operations.length}, acknowledged ${acknowledged}, unanswered ${unanswered}; payments ${paymentCount}; deposits succeeded ${depositsSucceeded} minor units)`,
     `faults injected: ${faults.apiKills} API kills, ${faults.workerKills} worker kills, ${faults.backendKills} database backends terminated, ${faults.postgresRestarts} Postgres restarts, ${faults.processorFaultWindows} processor fault windows, ${client.stats.dropped} dropped client connections, ${client.stats.networkErrors} network errors`,
     `5xx answers seen by clients: ${JSON.stringify(client.stats.status5xx)} (500s must be 0: ${status500 === 0 ? 'holds' : 'FAILS'})`,
+    `processes that died by themselves: ${crashes} (must be 0: ${crashes === 0 ? 'holds' : 'FAILS'})`,
     `effects expected: ${effectsExpected}, effects applied: ${effectsApplied}`,
     `contexts left non-terminal: ${figures.processing} (must be 0)`,
     `ledger sum = deposits + charges: ${figures.balances} = ${figures.deposited} + ${paymentsSucceeded} (${ledgerHolds ? 'holds' : 'FAILS'}; accounts whose balance differs from their entries: ${figures.drifted})`,
@@ -290,6 +293,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     `duplicates: ${duplicates}`,
     `lost: ${lost}`,
   ];
-  const ok = duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0;
+  const ok = crashes === 0 && duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0;
   return { lines, duplicates, lost, ok };
 }

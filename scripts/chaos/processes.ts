@@ -17,6 +17,9 @@ export class ManagedProcess {
   private child: ChildProcess | undefined;
   kills = 0;
   restarts = 0;
+  /** Exits nobody asked for: each one is a crash of the service. */
+  crashes = 0;
+  private expectingExit = false;
 
   constructor(
     readonly name: string,
@@ -34,7 +37,14 @@ export class ManagedProcess {
       env: { ...process.env, ...this.env, LOG_LEVEL: 'error', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    this.child.stderr?.on('data', () => undefined);
+    let stderr = '';
+    this.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
+    this.expectingExit = false;
+    this.child.once('exit', (code, signal) => {
+      if (this.expectingExit) return;
+      this.crashes++;
+      process.stderr.write(`# ${this.name} exited by itself (${signal ?? code}): ${stderr}\n`);
+    });
     if (this.port !== undefined) await this.waitUntilListening(this.port);
   }
 
@@ -57,6 +67,7 @@ export class ManagedProcess {
     const child = this.child;
     if (!child || !this.running) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    this.expectingExit = true;
     child.kill('SIGKILL');
     await exited;
     this.kills++;
@@ -72,6 +83,7 @@ export class ManagedProcess {
     const child = this.child;
     if (!child || !this.running) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    this.expectingExit = true;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;

@@ -155,8 +155,8 @@ export class ContextService {
 
   /**
    * GET, optionally as a long-poll (RFC 7240 `Prefer: wait`): while the context may still change
-   * and the client's copy is current (no If-None-Match, or one that matches), hold the request
-   * until a commit changes the context or the wait is over, then answer as a plain GET would.
+   * and the client's copy is of the current version, hold the request until a commit changes
+   * the version or the wait is over, then answer as a plain GET would.
    */
   async read(tenantId: string, id: string, conditions: Conditions, waitSeconds = 0): Promise<ReadResult> {
     const row = isUuid(id) ? await findContext(this.db, tenantId, id) : undefined;

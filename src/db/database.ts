@@ -23,6 +23,11 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   // on the pool; unhandled, it would crash the process. The pool discards that client and opens a
   // new one on demand; requests in flight see their own errors (503).
   pool.on('error', () => undefined);
+  // pg-pool drops its own listener while a client is checked out, and a connection lost then
+  // (a restart, pg_terminate_backend in the middle of a transaction) is emitted as 'error' on the
+  // client: without a listener that would crash the process. The running query fails on its
+  // own (→ 503), and the pool discards the dead client when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
