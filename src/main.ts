@@ -3,7 +3,6 @@
 //   worker     completes asynchronous actions (card payments) and delivers webhooks; run several
 //   processor  the bundled card-processor simulator
 //   all        all three in one process: the development mode behind `npm start`
-import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
@@ -12,6 +11,7 @@ import { ContextChangeListener } from './contexts/change-listener.ts';
 import { createDatabase, createPool } from './db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
+import { createHttpServer } from './http/server.ts';
 import { ProcessorClient } from './payments/processor-client.ts';
 import { FaultConfigError, loadFaultConfig } from './processor/faults.ts';
 import { startProcessor } from './processor/server.ts';
@@ -23,10 +23,6 @@ import { runKeySweeper } from './idempotency/sweeper.ts';
 
 const ROLES = ['api', 'worker', 'processor', 'all'] as const;
 type Role = (typeof ROLES)[number];
-
-// Slow or silent clients must not hold sockets forever.
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 45_000; // above the longest long-poll (30 s)
 
 function parseRole(argument: string | undefined): Role {
   const role = ROLES.find((candidate) => candidate === (argument ?? 'all'));
@@ -116,9 +112,8 @@ async function main(): Promise<void> {
   if (role === 'api' || role === 'all') {
     const listener = ContextChangeListener.forPool(pool, log);
     const app = createApp({ pool, db, config, logger: log, listener, onTerminalState: webhookEventHook });
-    const server = http.createServer(app.callback());
-    server.headersTimeout = HEADERS_TIMEOUT_MS;
-    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.
+    const server = createHttpServer(app, { logger: log });
     await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
     const address = server.address();
     const base = displayUrl(config.host, typeof address === 'object' && address ? address.port : config.port);

@@ -4,6 +4,26 @@ import { fingerprintJson } from '../protocol/fingerprint.ts';
 import type { BodyReading } from '../protocol/preconditions.ts';
 
 export const JSON_BODY_LIMIT = 64 * 1024;
+/** No request of this API nests deeper; fingerprinting and validation recurse, so depth is bounded. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Why a parsed body cannot be fingerprinted or stored, if it cannot: nesting beyond
+ * MAX_JSON_DEPTH (64 KiB of `[` would overflow the stack of the canonicalizer), or a number that
+ * JSON allows but a double cannot hold (`1e400` parses to Infinity, which has no canonical form).
+ * Walks without recursion, for the same reason.
+ */
+export function jsonLimitViolation(value: unknown): string | undefined {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, depth] = next;
+    if (typeof node === 'number' && !Number.isFinite(node)) return 'A number in the body is out of range (JSON numbers here must fit a 64-bit float).';
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) return `The body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels.`;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return undefined;
+}
 
 function hasBody(ctx: Context): boolean {
   const length = ctx.get('Content-Length');
@@ -37,5 +57,7 @@ export async function readJsonBody(ctx: Context, limit = JSON_BODY_LIMIT): Promi
   } catch (error) {
     return { kind: 'malformed', detail: `The body is not valid JSON: ${(error as Error).message}` };
   }
+  const violation = jsonLimitViolation(value);
+  if (violation !== undefined) return { kind: 'malformed', detail: violation };
   return { kind: 'json', value, fingerprint: fingerprintJson(value) };
 }

@@ -47,6 +47,17 @@ export function problemMiddleware(logger: Logger): Middleware {
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) sendProblem(ctx, 'not-found', `No resource at ${ctx.path}.`);
         else if (ctx.status === 405) sendProblem(ctx, 'method-not-allowed', `${ctx.method} is not allowed on ${ctx.path}.`);
+        else if (ctx.status === 501) {
+          // @koa/router answers 501 to a method no route implements (PROPFIND, MKCOL…), with the
+          // methods of the path in Allow. A client's choice of method is a client error here: 405
+          // where the path exists, 404 where it does not.
+          if (ctx.response.get('Allow') === '') {
+            ctx.remove('Allow');
+            sendProblem(ctx, 'not-found', `No resource at ${ctx.path}.`);
+          } else {
+            sendProblem(ctx, 'method-not-allowed', `${ctx.method} is not allowed on ${ctx.path}.`);
+          }
+        }
       }
     } catch (error) {
       if (error instanceof ProblemError) {

@@ -11,9 +11,11 @@ export interface PageRequest {
 
 type Query = Record<string, string | string[] | undefined>;
 
+/** One query parameter, given at most once; never with U+0000, which no Postgres text can hold. */
 export function singleParam(query: Query, name: string): string | undefined {
   const value = query[name];
   if (Array.isArray(value)) throw new ProblemError('invalid-parameter', `Give "${name}" at most once.`);
+  if (value?.includes('\u0000')) throw new ProblemError('invalid-parameter', `"${name}" must not contain the NUL character (U+0000).`);
   return value;
 }
 

@@ -4,15 +4,18 @@
 export const PROBLEM_TYPE_BASE = 'https://idempotence.dev/problems/';
 
 export const problemCatalog = {
+  'bad-request': { status: 400, title: 'Bad request' },
   'unauthorized': { status: 401, title: 'Missing or invalid credentials' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'context-already-executed': { status: 409, title: 'The context has already executed another action' },
   'context-cancelled': { status: 410, title: 'The context was cancelled' },
   'context-expired': { status: 410, title: 'The context has expired' },
+  'request-timeout': { status: 408, title: 'Request timeout' },
   'precondition-failed': { status: 412, title: 'Precondition failed' },
   'payload-too-large': { status: 413, title: 'Request body too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'expectation-failed': { status: 417, title: 'Expectation failed' },
   'malformed-body': { status: 400, title: 'Malformed request body' },
   'invalid-parameter': { status: 400, title: 'Invalid query parameter' },
   'invalid-idempotency-key': { status: 400, title: 'Malformed Idempotency-Key' },
@@ -28,6 +31,7 @@ export const problemCatalog = {
   'payment-declined': { status: 402, title: 'The card payment was declined' },
   'payment-rejected': { status: 422, title: 'The processor rejected the payment' },
   'precondition-required': { status: 428, title: 'Precondition required' },
+  'request-header-fields-too-large': { status: 431, title: 'Request header fields too large' },
   'internal-error': { status: 500, title: 'Internal server error' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,8 +1,9 @@
 // A real HTTP server on an ephemeral port over a database of the test file's own.
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createApp, type AppDeps } from '../../src/app.ts';
+import { createHttpServer, type HttpServerOptions } from '../../src/http/server.ts';
 import { generateApiKey, hashApiKey } from '../../src/tenants/api-keys.ts';
 import { insertTenant } from '../../src/tenants/repository.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -49,6 +50,8 @@ export interface TenantClient {
 
 export interface TestServer {
   base: string;
+  /** The listening server (its limits come from src/http/server.ts, as in production). */
+  server: http.Server;
   database: TestDatabase;
   tenant: TenantClient;
   newTenant(name?: string): Promise<TenantClient>;
@@ -107,7 +110,7 @@ function tenantClient(base: string, id: string, apiKey: string): TenantClient {
   return client;
 }
 
-export async function startTestServer(overrides: Partial<AppDeps> = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Partial<AppDeps> = {}, httpOptions: HttpServerOptions = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const logger = pino({ level: 'silent' });
   const app = createApp({
@@ -117,7 +120,7 @@ export async function startTestServer(overrides: Partial<AppDeps> = {}): Promise
     logger,
     ...overrides,
   });
-  const server = http.createServer(app.callback());
+  const server = createHttpServer(app, httpOptions);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -129,6 +132,7 @@ export async function startTestServer(overrides: Partial<AppDeps> = {}): Promise
 
   return {
     base,
+    server,
     database,
     tenant: await newTenant('main'),
     newTenant,
@@ -145,10 +149,14 @@ export async function startTestServer(overrides: Partial<AppDeps> = {}): Promise
  * One server for the whole test file: started before the first test, closed after the last.
  * The returned object stands for the server once it has started.
  */
-export function withTestServer(registerHooks: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } }, overrides: Partial<AppDeps> = {}): TestServer {
+export function withTestServer(
+  registerHooks: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } },
+  overrides: Partial<AppDeps> = {},
+  httpOptions: HttpServerOptions = {},
+): TestServer {
   let started: TestServer | undefined;
   registerHooks.before(async () => {
-    started = await startTestServer(overrides);
+    started = await startTestServer(overrides, httpOptions);
   });
   registerHooks.after.always(async () => {
     await started?.close();
