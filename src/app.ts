@@ -10,10 +10,13 @@ import { ContextService, type TerminalStateHook } from './contexts/service.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
 import { webhookEventHook } from './webhooks/hook.ts';
 import { contextRoutes } from './contexts/routes.ts';
-import { authenticateTenant, type AuthState } from './http/auth.ts';
+import { authenticateTenant, type AuthState, type TenantState } from './http/auth.ts';
+import { docsRoutes } from './http/docs.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { metaRoutes } from './http/meta-routes.ts';
+import { metricsRoutes, ServiceMetrics } from './http/metrics.ts';
 import { requestLog } from './http/request-log.ts';
+import { routeResolver } from './http/route-template.ts';
 import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { paymentAction } from './payments/action.ts';
@@ -25,12 +28,14 @@ export interface AppDeps {
   db: Kysely<Database>;
   config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds'>>;
   logger: Logger;
-  /** Extra action types beside the built-in ledger actions. */
+  /** The action types contexts execute; default: defaultActions() (deposit, transfer, payment). */
   actions?: ActionRegistry;
   /** Wakes long-polls; one is made from the pool when not given. */
   listener?: ContextChangeListener;
   /** Runs inside the transaction of every final state change; default: the webhook outbox. */
   onTerminalState?: TerminalStateHook;
+  /** Served at /metrics; default: a registry of this app's own over `pool` and `db`. */
+  metrics?: ServiceMetrics;
 }
 
 /** Idempotency-Key retention when the configuration does not say (24 h, as Stripe keeps keys). */
@@ -40,21 +45,32 @@ export function defaultActions(): ActionRegistry {
   return new ActionRegistry().register(depositAction).register(transferAction).register(paymentAction);
 }
 
-/** Every router of the service; the spec test walks their routes. */
-export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
-  const actions = deps.actions ?? defaultActions();
+export type ContextRouterDeps = Pick<AppDeps, 'pool' | 'db' | 'logger' | 'actions' | 'listener' | 'onTerminalState'> & {
+  config: Pick<AppDeps['config'], 'contextTtlSeconds' | 'idempotencyKeyTtlSeconds'>;
+};
+
+/** The /contexts routes over their service; the service mounts them, and so does the library (src/engine.ts). */
+export function createContextRouter(deps: ContextRouterDeps): Router<TenantState> {
   const contexts = new ContextService({
     db: deps.db,
-    actions,
+    actions: deps.actions ?? defaultActions(),
     defaultTtlSeconds: deps.config.contextTtlSeconds,
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
     onTerminalState: deps.onTerminalState ?? webhookEventHook,
   });
+  return contextRoutes(contexts, deps.db, deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS);
+}
+
+/** Every router of the service; the spec test walks their routes. */
+export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
   const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
   return [
     metaRoutes(deps.pool),
+    docsRoutes(),
+    metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
     tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
-    contextRoutes(contexts, deps.db, keyTtl) as Router<Partial<AuthState>>,
+    // Its routes read only the tenant's id (TenantState), which AuthState's tenant carries.
+    createContextRouter(deps) as unknown as Router<Partial<AuthState>>,
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
   ];
@@ -64,9 +80,12 @@ export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
-  const routers = createRouters(deps);
+  const metrics = deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger });
+  const routers = createRouters({ ...deps, metrics });
+  const route = routeResolver(routers);
 
-  app.use(requestLog(deps.logger));
+  app.use(requestLog(deps.logger, route));
+  app.use(metrics.middleware(route));
   app.use(problemMiddleware(deps.logger));
   app.use(authenticateTenant(deps.db));
   for (const router of routers) {

@@ -11,6 +11,8 @@ import { ContextChangeListener } from './contexts/change-listener.ts';
 import { createDatabase, createPool } from './db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
+import { ServiceMetrics } from './http/metrics.ts';
+import { LOG_REDACT_PATHS } from './http/request-log.ts';
 import { createHttpServer } from './http/server.ts';
 import { ProcessorClient } from './payments/processor-client.ts';
 import { FaultConfigError, loadFaultConfig } from './processor/faults.ts';
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
   const role = parseRole(process.argv[2]);
   const config = loadOrExit(loadConfig);
   const faults = role === 'processor' || role === 'all' ? loadOrExit(() => loadFaultConfig()) : undefined;
-  const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', 'apiKey', 'secret'] });
+  const log = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS });
   const { url, embedded } = await databaseUrl(config, log);
   const pool = createPool(url, config.databasePoolSize);
   const db = createDatabase(pool);
@@ -70,6 +72,11 @@ async function main(): Promise<void> {
     const applied = await migrate(pool);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   }
+
+  // GET /metrics of the API. In role `all` the worker and the deliverer of this process count into
+  // it too (lease takeovers, failed webhook attempts); a `worker` process exports nothing, and
+  // the gauges read from the database on scrape (worker lag, failing deliveries) cover it.
+  const metrics = role === 'api' || role === 'all' ? new ServiceMetrics({ pool, db, logger: log }) : undefined;
 
   const stops: (() => Promise<void>)[] = [];
   let processorUrl = config.processorUrl;
@@ -94,11 +101,17 @@ async function main(): Promise<void> {
       logger: log.child({ role: 'worker' }),
       leaseSeconds: config.workerLeaseSeconds,
       maxAttempts: config.workerMaxAttempts,
+      ...(metrics ? { onLeaseTakeover: () => metrics.leaseTakeovers.inc() } : {}),
     });
     const abort = new AbortController();
     const running = Promise.all([
       worker.run(abort.signal),
-      runWebhookDeliverer(db, { signal: abort.signal, logger: log.child({ role: 'webhooks' }), workerId: worker.id }),
+      runWebhookDeliverer(db, {
+        signal: abort.signal,
+        logger: log.child({ role: 'webhooks' }),
+        workerId: worker.id,
+        ...(metrics ? { onFailure: () => metrics.webhookDeliveryFailures.inc() } : {}),
+      }),
       runKeySweeper(db, { signal: abort.signal, logger: log.child({ role: 'sweeper' }) }),
     ]);
     // Graceful: the job in hand is finished before the process exits.
@@ -111,7 +124,7 @@ async function main(): Promise<void> {
 
   if (role === 'api' || role === 'all') {
     const listener = ContextChangeListener.forPool(pool, log);
-    const app = createApp({ pool, db, config, logger: log, listener, onTerminalState: webhookEventHook });
+    const app = createApp({ pool, db, config, logger: log, listener, onTerminalState: webhookEventHook, ...(metrics ? { metrics } : {}) });
     // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.
     const server = createHttpServer(app, { logger: log });
     await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { AuthState } from '../http/auth.ts';
+import type { TenantState } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
 import { requireJsonBody } from '../http/json-body.ts';
 import { link } from '../http/hal.ts';
@@ -35,8 +35,8 @@ const ONE_SHOT_NEEDS_KEY =
   'A POST with an action executes it at once and could never be retried safely without an Idempotency-Key. ' +
   'Send one, or create the context first and PUT the action with If-Match.';
 
-export function contextRoutes(service: ContextService, db: Kysely<Database>, keyTtlSeconds: number): Router<AuthState> {
-  const router = new Router<AuthState>();
+export function contextRoutes(service: ContextService, db: Kysely<Database>, keyTtlSeconds: number): Router<TenantState> {
+  const router = new Router<TenantState>();
 
   router.post('/contexts', async (ctx) => {
     const input = createContextBody(await requireJsonBody(ctx, {}));

@@ -57,6 +57,8 @@ export interface DeliverOptions {
    * deliverer without counting an attempt.
    */
   signal?: AbortSignal;
+  /** Called for every failed attempt (a metric counts them); after the outcome is recorded. */
+  onFailure?: (failure: { delivery: number; attempt: number }) => void;
 }
 
 export interface DeliveryRound {
@@ -165,7 +167,7 @@ async function record(db: Kysely<Database>, delivery: ClaimedDelivery, outcome: 
 
 /** One round: claims the rows that are due, sends them concurrently, records every outcome. */
 export async function deliverDueWebhooks(db: Kysely<Database>, options: DeliverOptions = {}): Promise<DeliveryRound> {
-  const { limit = DEFAULT_WEBHOOK_BATCH, timeoutMs = DEFAULT_WEBHOOK_TIMEOUT_MS, workerId, logger, signal } = options;
+  const { limit = DEFAULT_WEBHOOK_BATCH, timeoutMs = DEFAULT_WEBHOOK_TIMEOUT_MS, workerId, logger, signal, onFailure } = options;
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a positive integer, not ${limit}`);
   if (!(timeoutMs > 0)) throw new Error(`timeoutMs must be positive, not ${timeoutMs}`);
   if (signal?.aborted) return { delivered: 0, failed: 0 };
@@ -180,6 +182,7 @@ export async function deliverDueWebhooks(db: Kysely<Database>, options: DeliverO
       if (outcome.kind === 'failed') {
         round.failed++;
         logger?.warn({ workerId, delivery: delivery.id, event: delivery.event_id, attempt: delivery.attempts + 1, error: outcome.error }, 'webhook delivery failed');
+        onFailure?.({ delivery: delivery.id, attempt: delivery.attempts + 1 });
       }
     }),
   );

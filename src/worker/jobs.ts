@@ -16,24 +16,26 @@ export interface ClaimedJob {
   contextId: string;
   attempts: number;
   recoveryPoint: 'accepted' | 'charge_confirmed' | 'finished' | null;
+  /** The worker whose lease ran out on this job (it crashed or was too slow); null when none held it. */
+  previousHolder: string | null;
 }
 
 export async function claimNextJob(db: Kysely<Database>, workerId: string, leaseSeconds: number): Promise<ClaimedJob | undefined> {
-  const { rows } = await sql<{ tenant_id: string; id: string; attempts: number; recovery_point: ClaimedJob['recoveryPoint'] }>`
+  const { rows } = await sql<{ tenant_id: string; id: string; attempts: number; recovery_point: ClaimedJob['recoveryPoint']; previous_holder: string | null }>`
     UPDATE contexts AS c
        SET locked_by = ${workerId},
            locked_until = now() + make_interval(secs => ${leaseSeconds}),
            attempts = c.attempts + 1
-      FROM (SELECT tenant_id, id FROM contexts
+      FROM (SELECT tenant_id, id, locked_by FROM contexts
              WHERE state = 'processing' AND run_after <= now()
                AND (locked_until IS NULL OR locked_until < now())
              ORDER BY run_after
              LIMIT 1
                FOR UPDATE SKIP LOCKED) AS due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
- RETURNING c.tenant_id, c.id, c.attempts, c.recovery_point`.execute(db);
+ RETURNING c.tenant_id, c.id, c.attempts, c.recovery_point, due.locked_by AS previous_holder`.execute(db);
   const row = rows[0];
-  return row && { tenantId: row.tenant_id, contextId: row.id, attempts: row.attempts, recoveryPoint: row.recovery_point };
+  return row && { tenantId: row.tenant_id, contextId: row.id, attempts: row.attempts, recoveryPoint: row.recovery_point, previousHolder: row.previous_holder };
 }
 
 /**

@@ -12,6 +12,8 @@ export interface WorkerOptions extends Omit<PaymentJobDeps, 'workerId' | 'maxAtt
   backoffCapMs?: number;
   /** Idle wait between empty polls. */
   pollMs?: number;
+  /** Called when this worker claims a job whose lease another worker held (and let run out). */
+  onLeaseTakeover?: (takeover: { contextId: string; previousHolder: string }) => void;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -21,11 +23,13 @@ export class Worker {
   private readonly deps: PaymentJobDeps;
   private readonly leaseSeconds: number;
   private readonly pollMs: number;
+  private readonly onLeaseTakeover: WorkerOptions['onLeaseTakeover'];
 
   constructor(options: WorkerOptions) {
     this.id = options.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.pollMs = options.pollMs ?? 200;
+    this.onLeaseTakeover = options.onLeaseTakeover;
     this.deps = {
       db: options.db,
       processor: options.processor,
@@ -42,6 +46,10 @@ export class Worker {
   async runOnce(): Promise<{ contextId: string; result: JobResult } | undefined> {
     const job = await claimNextJob(this.deps.db, this.id, this.leaseSeconds);
     if (!job) return undefined;
+    if (job.previousHolder !== null && job.previousHolder !== this.id) {
+      this.deps.logger.warn({ context: job.contextId, previousHolder: job.previousHolder, attempt: job.attempts }, 'lease taken over');
+      this.onLeaseTakeover?.({ contextId: job.contextId, previousHolder: job.previousHolder });
+    }
     try {
       return { contextId: job.contextId, result: await runPaymentJob(job, this.deps) };
     } catch (error) {
