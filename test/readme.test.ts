@@ -4,23 +4,12 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { startPaymentRig, type PaymentRig } from './helpers/payments.ts';
+import { withPaymentRig } from './helpers/payments.ts';
 
 const run = promisify(execFile);
 
 // The walk-through includes a card payment, so a processor and a worker run beside the API.
-let rig: PaymentRig;
-const stopWorker = new AbortController();
-let worker: Promise<void> | undefined;
-test.before(async () => {
-  rig = await startPaymentRig();
-  worker = rig.worker().run(stopWorker.signal);
-});
-test.after.always(async () => {
-  stopWorker.abort();
-  await worker;
-  await rig?.close();
-});
+const useRig = withPaymentRig(test);
 
 async function walkthrough(): Promise<string> {
   const readme = await readFile('README.md', 'utf8');
@@ -37,7 +26,7 @@ test('the README walk-through works as written and prints what it says', async (
     .map((line) => line.slice('# → '.length));
   t.true(expected.length >= 5);
   const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], {
-    env: { ...process.env, BASE: rig.server.base, KEY: rig.server.tenant.apiKey },
+    env: { ...process.env, BASE: useRig().server.base, KEY: useRig().server.tenant.apiKey },
     timeout: 30_000,
   });
   const actual = stdout.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== '');

@@ -8,6 +8,7 @@
 // age of the oldest, webhook deliveries that are failing; and the pool's connections.
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { observeRequests } from './observe.ts';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -164,24 +165,14 @@ export class ServiceMetrics {
 
   /** Counts every request: outermost, after the error middleware has set the final status. */
   middleware(route: RouteResolver): Middleware {
-    return async (ctx, next) => {
-      const started = process.hrtime.bigint();
-      let failed = false;
-      try {
-        await next();
-      } catch (error) {
-        failed = true;
-        throw error;
-      } finally {
-        const status = failed ? 500 : ctx.status;
-        const labels = { method: KNOWN_METHODS.has(ctx.method) ? ctx.method : 'other', route: route(ctx), status: String(status) };
-        this.httpRequests.inc(labels);
-        this.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-        if (ctx.response.get('Idempotent-Replayed') === 'true') this.replays.inc(labels);
-        const outcome = PRECONDITION_OUTCOMES[status];
-        if (outcome) this.preconditionOutcomes.inc({ outcome });
-      }
-    };
+    return observeRequests((ctx, { status, elapsedNs }) => {
+      const labels = { method: KNOWN_METHODS.has(ctx.method) ? ctx.method : 'other', route: route(ctx), status: String(status) };
+      this.httpRequests.inc(labels);
+      this.httpDuration.observe(labels, Number(elapsedNs) / 1e9);
+      if (ctx.response.get('Idempotent-Replayed') === 'true') this.replays.inc(labels);
+      const outcome = PRECONDITION_OUTCOMES[status];
+      if (outcome) this.preconditionOutcomes.inc({ outcome });
+    });
   }
 
   /** One database read per scrape, shared by every gauge that needs it; undefined when it failed. */

@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
+import { observeRequests } from './observe.ts';
 import { UNMATCHED_ROUTE, type RouteResolver } from './route-template.ts';
 
 /**
@@ -44,32 +45,23 @@ function routeThatRan(ctx: Context): string {
  * Authorization header is never logged, nor the query string or the body.
  */
 export function requestLog(logger: Logger, route: RouteResolver = routeThatRan): Middleware {
-  return async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    let failed = false;
-    try {
-      await next();
-    } catch (error) {
-      failed = true;
-      throw error;
-    } finally {
-      const template = route(ctx);
-      const tenant = (ctx.state as { tenant?: { id: string } }).tenant;
-      const idempotencyKey = ctx.get('Idempotency-Key');
-      logger.info(
-        {
-          method: ctx.method,
-          route: template,
-          path: ctx.path.slice(0, 512),
-          status: failed ? 500 : ctx.status,
-          latencyMs: Math.round(Number(process.hrtime.bigint() - started) / 1e3) / 1e3,
-          tenant: tenant?.id,
-          context: contextId(template, ctx.path, ctx.response.get('Location')),
-          replayed: ctx.response.get('Idempotent-Replayed') === 'true',
-          idempotencyKey: idempotencyKey === '' ? undefined : idempotencyKey.slice(0, 256),
-        },
-        'request',
-      );
-    }
-  };
+  return observeRequests((ctx, { status, elapsedNs }) => {
+    const template = route(ctx);
+    const tenant = (ctx.state as { tenant?: { id: string } }).tenant;
+    const idempotencyKey = ctx.get('Idempotency-Key');
+    logger.info(
+      {
+        method: ctx.method,
+        route: template,
+        path: ctx.path.slice(0, 512),
+        status,
+        latencyMs: Math.round(Number(elapsedNs) / 1e3) / 1e3,
+        tenant: tenant?.id,
+        context: contextId(template, ctx.path, ctx.response.get('Location')),
+        replayed: ctx.response.get('Idempotent-Replayed') === 'true',
+        idempotencyKey: idempotencyKey === '' ? undefined : idempotencyKey.slice(0, 256),
+      },
+      'request',
+    );
+  });
 }

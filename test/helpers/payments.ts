@@ -62,3 +62,26 @@ export async function startPaymentRig(): Promise<PaymentRig> {
   };
   return rig;
 }
+
+/**
+ * One payment rig for the whole test file, with a worker running in the background (as in
+ * `npm start`), so payments complete while the tests talk to the API.
+ */
+export function withPaymentRig(registerHooks: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } }): () => PaymentRig {
+  let rig: PaymentRig | undefined;
+  const stopWorker = new AbortController();
+  let worker: Promise<void> | undefined;
+  registerHooks.before(async () => {
+    rig = await startPaymentRig();
+    worker = rig.worker().run(stopWorker.signal);
+  });
+  registerHooks.after.always(async () => {
+    stopWorker.abort();
+    await worker;
+    await rig?.close();
+  });
+  return () => {
+    if (!rig) throw new Error('the payment rig is not started yet (use it inside a test)');
+    return rig;
+  };
+}

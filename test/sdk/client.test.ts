@@ -10,20 +10,9 @@ import {
   type IdempotenceClient,
   type IdempotenceClientOptions,
 } from '../../sdk/index.ts';
-import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
+import { withPaymentRig } from '../helpers/payments.ts';
 
-let rig: PaymentRig;
-const stopWorker = new AbortController();
-let worker: Promise<void> | undefined;
-test.before(async () => {
-  rig = await startPaymentRig();
-  worker = rig.worker().run(stopWorker.signal);
-});
-test.after.always(async () => {
-  stopWorker.abort();
-  await worker;
-  await rig?.close();
-});
+const useRig = withPaymentRig(test);
 
 interface Sent {
   method: string;
@@ -43,7 +32,7 @@ function sdk(intercept?: (request: Request, pass: () => Promise<Response>, index
     const pass = () => globalThis.fetch(request);
     return intercept ? intercept(request, pass, sent.length - 1) : pass();
   };
-  const client = createIdempotenceClient({ baseUrl: rig.server.base, apiKey: rig.server.tenant.apiKey, fetch });
+  const client = createIdempotenceClient({ baseUrl: useRig().server.base, apiKey: useRig().server.tenant.apiKey, fetch });
   return { client, sent };
 }
 
@@ -72,7 +61,7 @@ test('accounts are created and read through the typed client, with the bearer ke
   t.is(data.balance, 0);
   const read = await client.GET('/accounts/{id}', { params: { path: { id: data.id } } });
   t.is(read.data?.name, 'Alice');
-  t.is(sent[0]?.headers.get('authorization'), `Bearer ${rig.server.tenant.apiKey}`);
+  t.is(sent[0]?.headers.get('authorization'), `Bearer ${useRig().server.tenant.apiKey}`);
 });
 
 test('a deposit by PUT with If-None-Match: * executes once; the same call again replays it', async (t) => {
@@ -85,7 +74,7 @@ test('a deposit by PUT with If-None-Match: * executes once; the same call again 
   t.false(first.replayed);
   t.is(first.attempts, 1);
   const put = sent.find((request) => request.method === 'PUT');
-  t.is(put?.url, `${rig.server.base}/contexts/${contextId}`);
+  t.is(put?.url, `${useRig().server.base}/contexts/${contextId}`);
   t.is(put?.headers.get('if-none-match'), '*');
 
   const again = await executeAction(client, { contextId, action: { type: 'deposit', account: alice, amount: 10_000 } });
