@@ -14,7 +14,8 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedde
 import { migrate } from '../../src/db/migrate.ts';
 import { startProcessor, type RunningProcessor } from '../../src/processor/server.ts';
 import { RetryingClient, type Answer } from './client.ts';
-import { freePort, ManagedProcess } from './processes.ts';
+import { freePort } from '../free-port.ts';
+import { ManagedProcess } from './processes.ts';
 
 export interface ChaosOptions {
   seconds: number;
