@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', '.tmp/', 'eslint.config.js'] },
+  { ignores: ['node_modules/', '.data/', '.tmp/', 'dist/', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     rules: {

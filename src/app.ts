@@ -26,7 +26,7 @@ import { webhookRoutes } from './webhooks/routes.ts';
 export interface AppDeps {
   pool: pg.Pool;
   db: Kysely<Database>;
-  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds'>>;
+  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds' | 'authCacheTtlSeconds'>>;
   logger: Logger;
   /** The action types contexts execute; default: defaultActions() (deposit, transfer, payment). */
   actions?: ActionRegistry;
@@ -64,15 +64,16 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
 /** Every router of the service; the spec test walks their routes. */
 export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
   const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
+  // The busiest routers first: Koa runs them in order until one matches.
   return [
-    metaRoutes(deps.pool),
-    docsRoutes(),
-    metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
-    tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
-    // Its routes read only the tenant's id (TenantState), which AuthState's tenant carries.
+    // Their routes read only the tenant's id (TenantState), which AuthState's tenant carries.
     createContextRouter(deps) as unknown as Router<Partial<AuthState>>,
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
+    tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
+    metaRoutes(deps.pool),
+    docsRoutes(),
+    metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
   ];
 }
 
@@ -87,7 +88,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLog(deps.logger, route));
   app.use(metrics.middleware(route));
   app.use(problemMiddleware(deps.logger));
-  app.use(authenticateTenant(deps.db));
+  app.use(authenticateTenant(deps.db, deps.config.authCacheTtlSeconds));
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -18,6 +18,10 @@ export interface Config {
   readonly contextTtlSeconds: number;
   /** How long an Idempotency-Key is remembered (and replayed) after its first use. */
   readonly idempotencyKeyTtlSeconds: number;
+  /** How long a process trusts an API key it has looked up (0: look it up on every request). */
+  readonly authCacheTtlSeconds: number;
+  /** Send statements as named (prepared) ones; off for poolers that cannot keep them. */
+  readonly databasePreparedStatements: boolean;
   readonly dataDir: string;
   readonly embeddedPostgresPort: number;
   /** Fixes the dev tenant's key instead of generating one (development only). */
@@ -54,6 +58,15 @@ export function loadConfig(env: Env = process.env): Config {
       return fallback;
     }
     return value;
+  };
+
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
   };
 
   const nodeEnvRaw = text('NODE_ENV') ?? 'development';
@@ -98,6 +111,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel ?? 'info',
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),
     idempotencyKeyTtlSeconds: integer('IDEMPOTENCY_KEY_TTL_SECONDS', 86_400, 60, 31_536_000),
+    authCacheTtlSeconds: integer('AUTH_CACHE_TTL_SECONDS', 5, 0, 300),
+    databasePreparedStatements: flag('DATABASE_PREPARED_STATEMENTS', true),
     dataDir: text('DATA_DIR') ?? '.data',
     embeddedPostgresPort: integer('EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     devApiKey,

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
 import type { StoredState } from '../protocol/context-state.ts';
 
@@ -33,7 +34,7 @@ const columns = [
   'recovery_point', 'locked_by', 'idempotency_key',
 ] as const;
 
-function selectContext(db: Executor, tenantId: string, id: string) {
+function selectContext(db: Kysely<Database>, tenantId: string, id: string) {
   return db
     .selectFrom('contexts')
     .select(columns)
@@ -42,14 +43,35 @@ function selectContext(db: Executor, tenantId: string, id: string) {
     .where('id', '=', id);
 }
 
+// The statements of every request are compiled once (src/db/compiled-query.ts).
+const selectContextQuery = compileOnce(2, (db, tenantId: string, id: string) => selectContext(db, tenantId, id));
+const lockContextQuery = compileOnce(2, (db, tenantId: string, id: string) => selectContext(db, tenantId, id).forUpdate());
+
 export async function findContext(db: Executor, tenantId: string, id: string): Promise<ContextRow | undefined> {
-  return selectContext(db, tenantId, id).executeTakeFirst();
+  return (await selectContextQuery(db, tenantId, id)).rows[0];
 }
 
 /** The row lock every decision that changes a context is taken under. */
 export async function lockContext(trx: Transaction<Database>, tenantId: string, id: string): Promise<ContextRow | undefined> {
-  return selectContext(trx, tenantId, id).forUpdate().executeTakeFirst();
+  return (await lockContextQuery(trx, tenantId, id)).rows[0];
 }
+
+const insertOpenContextQuery = compileOnce(
+  4,
+  (db, tenantId: string, id: string, idempotencyKey: string | null, ttlSeconds: number) =>
+    db
+      .insertInto('contexts')
+      .values({
+        tenant_id: tenantId,
+        id,
+        idempotency_key: idempotencyKey,
+        updated_at: sql<Date>`now()`,
+        expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
+      })
+      .onConflict((conflict) => conflict.columns(['tenant_id', 'id']).doNothing())
+      .returning(columns)
+      .returning(sql<Date>`now()`.as('now')),
+);
 
 /**
  * Claims an id for a new open context. On a concurrent claim of the same id this waits for the
@@ -62,19 +84,7 @@ export async function insertOpenContext(
   ttlSeconds: number,
   idempotencyKey: string | null = null,
 ): Promise<ContextRow | undefined> {
-  return db
-    .insertInto('contexts')
-    .values({
-      tenant_id: tenantId,
-      id,
-      idempotency_key: idempotencyKey,
-      updated_at: sql<Date>`now()`,
-      expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
-    })
-    .onConflict((conflict) => conflict.columns(['tenant_id', 'id']).doNothing())
-    .returning(columns)
-    .returning(sql<Date>`now()`.as('now'))
-    .executeTakeFirst();
+  return (await insertOpenContextQuery(db, tenantId, id, idempotencyKey, ttlSeconds)).rows[0];
 }
 
 export interface Execution {
@@ -92,29 +102,66 @@ export interface Execution {
   responseBody: string;
 }
 
+function recordExecutionQuery(accepting: boolean) {
+  return compileOnce(
+    12,
+    (
+      db,
+      state: Execution['state'],
+      version: number,
+      action: string,
+      fingerprint: string,
+      result: string | null,
+      error: string | null,
+      responseStatus: number,
+      responseBody: string,
+      tenantId: string,
+      id: string,
+      expectedVersion: number,
+      open: 'open',
+    ) =>
+      db
+        .updateTable('contexts')
+        .set({
+          state,
+          version,
+          action,
+          fingerprint,
+          result,
+          error,
+          response_status: responseStatus,
+          response_body: responseBody,
+          updated_at: sql<Date>`now()`,
+          // Accepted as a job: the worker's recovery point and due time (src/worker/).
+          ...(accepting ? { recovery_point: 'accepted' as const, run_after: sql<Date>`now()` } : {}),
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .where('state', '=', open),
+  );
+}
+const recordFinalExecution = recordExecutionQuery(false);
+const recordAcceptedExecution = recordExecutionQuery(true);
+
 export async function recordExecution(trx: Transaction<Database>, execution: Execution): Promise<void> {
-  const updated = await trx
-    .updateTable('contexts')
-    .set({
-      state: execution.state,
-      version: execution.expectedVersion + 1,
-      action: JSON.stringify(execution.action),
-      fingerprint: execution.fingerprint,
-      result: execution.result === null ? null : JSON.stringify(execution.result),
-      error: execution.error === null ? null : JSON.stringify(execution.error),
-      response_status: execution.responseStatus,
-      response_body: execution.responseBody,
-      updated_at: sql<Date>`now()`,
-      ...(execution.state === 'processing'
-        ? { recovery_point: 'accepted' as const, run_after: sql<Date>`now()` }
-        : {}),
-    })
-    .where('tenant_id', '=', execution.tenantId)
-    .where('id', '=', execution.id)
-    .where('version', '=', execution.expectedVersion)
-    .where('state', '=', 'open')
-    .executeTakeFirst();
-  if (updated.numUpdatedRows !== 1n) throw new Error(`context ${execution.id} changed under its lock`);
+  const record = execution.state === 'processing' ? recordAcceptedExecution : recordFinalExecution;
+  const updated = await record(
+    trx,
+    execution.state,
+    execution.expectedVersion + 1,
+    JSON.stringify(execution.action),
+    execution.fingerprint,
+    execution.result === null ? null : JSON.stringify(execution.result),
+    execution.error === null ? null : JSON.stringify(execution.error),
+    execution.responseStatus,
+    execution.responseBody,
+    execution.tenantId,
+    execution.id,
+    execution.expectedVersion,
+    'open',
+  );
+  if (updated.numAffectedRows !== 1n) throw new Error(`context ${execution.id} changed under its lock`);
 }
 
 export async function cancelContext(trx: Transaction<Database>, tenantId: string, id: string, expectedVersion: number): Promise<void> {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
+import { preparedStatementPool } from './prepared-statements.ts';
 
 const INT8_OID = 20;
 
@@ -31,8 +32,12 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   return pool;
 }
 
-export function createDatabase(pool: pg.Pool): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+/**
+ * Kysely over the pool. Statements are prepared (named) unless `preparedStatements` is false,
+ * for a connection pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
+ */
+export function createDatabase(pool: pg.Pool, options: { preparedStatements?: boolean } = {}): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : preparedStatementPool(pool) }) });
 }
 
 export type { Database };

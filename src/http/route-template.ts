@@ -19,7 +19,12 @@ export type RouteResolver = (ctx: Context) => string;
 /** Resolves a request to the path template of the route that answers it (or would, for another method). */
 export function routeResolver(routers: readonly Pick<Router, 'stack'>[]): RouteResolver {
   const layers: RouteLayer[] = routers.flatMap((router) => router.stack).filter((layer) => layer.methods.length > 0);
-  return ({ method, path }) => {
+  return (ctx) => {
+    // The route that ran, as the router recorded it: no need to match the path again (the log
+    // and the metrics both ask, on every request).
+    const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
+    if (matched !== undefined) return String(matched);
+    const { method, path } = ctx;
     let pathOnly: RouteLayer | undefined;
     for (const layer of layers) {
       if (!layer.match(path)) continue;

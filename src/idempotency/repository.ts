@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
 
 export interface KeyRow {
@@ -28,16 +29,21 @@ export async function claimKey(
   fingerprint: string,
   ttlSeconds: number,
 ): Promise<Date | undefined> {
-  const { rows } = await sql<{ expires_at: Date }>`
+  const { rows } = await claimKeyQuery(trx, scope.scope, scope.operation, scope.key, fingerprint, ttlSeconds);
+  return rows[0]?.expires_at;
+}
+
+// Every keyed POST: compiled once.
+const claimKeyQuery = compileOnce(5, (_db, scope: string, operation: string, key: string, fingerprint: string, ttlSeconds: number) =>
+  sql<{ expires_at: Date }>`
     INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at)
-    VALUES (${scope.scope}, ${scope.operation}, ${scope.key}, ${fingerprint}, now() + make_interval(secs => ${ttlSeconds}))
+    VALUES (${scope}, ${operation}, ${key}, ${fingerprint}, now() + make_interval(secs => ${ttlSeconds}))
     ON CONFLICT (scope, operation, key) DO UPDATE
        SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, created_at = now(),
            response_status = NULL, response_body = NULL, response_headers = '{}', context_id = NULL
      WHERE k.expires_at <= now()
-    RETURNING expires_at`.execute(trx);
-  return rows[0]?.expires_at;
-}
+    RETURNING expires_at`,
+);
 
 export async function findKey(trx: Transaction<Database>, scope: KeyScope): Promise<KeyRow | undefined> {
   return trx

@@ -2,10 +2,10 @@
 // touches before deciding anything, so the balance it checks is the balance it changes.
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { defineAction, type ActionOutcome } from '../actions/registry.ts';
+import { defineAction, type ActionOutcome, type ActionScope } from '../actions/registry.ts';
 import { uuidSchema } from '../http/ids.ts';
 import { ProblemError, problemDocument } from '../http/problems.ts';
-import { lockAccounts, postEntry, type AccountRow, type EntryRow } from './repository.ts';
+import { lockAccounts, postEntries, type AccountRow, type EntryRow, type Leg } from './repository.ts';
 import { amountSchema, currencySchema, MAX_MINOR_UNITS } from './money.ts';
 
 interface DepositAction {
@@ -45,10 +45,9 @@ function requireRoom(account: AccountRow, amount: number): void {
   }
 }
 
-/** Posts the legs one after another (one connection, one transaction) and reports them. */
-async function succeed(legs: (() => Promise<EntryRow>)[]): Promise<ActionOutcome> {
-  const posted: EntryRow[] = [];
-  for (const leg of legs) posted.push(await leg());
+/** Posts the legs (one statement) and reports their entries. */
+async function succeed(trx: Transaction<Database>, scope: ActionScope, legs: Leg[]): Promise<ActionOutcome> {
+  const posted = await postEntries(trx, scope.tenantId, scope.contextId, legs);
   return { state: 'succeeded', result: { entries: posted.map(entryResult) } };
 }
 
@@ -70,7 +69,7 @@ export const depositAction = defineAction<DepositAction>({
     const account = requireAccount(accounts, action.account, '/action/account');
     requireCurrency(account, action.currency, '/action/currency');
     requireRoom(account, action.amount);
-    return succeed([() => postEntry(trx, scope.tenantId, account.id, scope.contextId, action.amount)]);
+    return succeed(trx, scope, [{ accountId: account.id, amount: action.amount }]);
   },
 });
 
@@ -110,9 +109,9 @@ export const transferAction = defineAction<TransferAction>({
       };
     }
     requireRoom(to, action.amount);
-    return succeed([
-      () => postEntry(trx, scope.tenantId, from.id, scope.contextId, -action.amount),
-      () => postEntry(trx, scope.tenantId, to.id, scope.contextId, action.amount),
+    return succeed(trx, scope, [
+      { accountId: from.id, amount: -action.amount },
+      { accountId: to.id, amount: action.amount },
     ]);
   },
 });

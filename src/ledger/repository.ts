@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
 
 export interface AccountRow {
@@ -42,43 +43,57 @@ export async function listAccounts(db: Kysely<Database>, tenantId: string, limit
   return query.orderBy('seq', 'desc').limit(limit).execute();
 }
 
+const lockAccountsQuery = compileOnce(2, (db, tenantId: string, ids: string[]) =>
+  db
+    .selectFrom('accounts')
+    .select(accountColumns)
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+    .orderBy('id')
+    .forUpdate(),
+);
+
 /**
  * Locks the accounts an action touches, always in id order, so two transfers in opposite
  * directions queue behind each other instead of deadlocking.
  */
 export async function lockAccounts(trx: Transaction<Database>, tenantId: string, ids: string[]): Promise<Map<string, AccountRow>> {
-  const rows = await trx
-    .selectFrom('accounts')
-    .select(accountColumns)
-    .where('tenant_id', '=', tenantId)
-    .where('id', 'in', ids)
-    .orderBy('id')
-    .forUpdate()
-    .execute();
+  const { rows } = await lockAccountsQuery(trx, tenantId, ids);
   return new Map(rows.map((row) => [row.id, row]));
 }
 
-/** One leg of a movement: the balance and its append-only entry change in a single statement. */
-export async function postEntry(
-  trx: Transaction<Database>,
-  tenantId: string,
-  accountId: string,
-  contextId: string,
-  amount: number,
-): Promise<EntryRow> {
-  const { rows } = await sql<EntryRow>`
-    WITH moved AS (
-      UPDATE accounts
-         SET balance = balance + ${amount}, version = version + 1, updated_at = now()
-       WHERE tenant_id = ${tenantId} AND id = ${accountId}
-   RETURNING tenant_id, id, balance
+/** One leg of a movement: this much into (or, negative, out of) that account. */
+export interface Leg {
+  accountId: string;
+  amount: number;
+}
+
+const postEntriesQuery = compileOnce(4, (_db, tenantId: string, contextId: string, accountIds: string[], amounts: number[]) =>
+  sql<EntryRow>`
+    WITH legs AS (
+      SELECT * FROM unnest(${accountIds}::uuid[], ${amounts}::bigint[]) WITH ORDINALITY AS l(account_id, amount, leg)
+    ), moved AS (
+      UPDATE accounts a
+         SET balance = a.balance + legs.amount, version = a.version + 1, updated_at = now()
+        FROM legs
+       WHERE a.tenant_id = ${tenantId} AND a.id = legs.account_id
+   RETURNING a.tenant_id, a.id, a.balance, legs.amount, legs.leg
     )
     INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after)
-    SELECT tenant_id, id, ${contextId}, ${amount}, balance FROM moved
-    RETURNING id, account_id, context_id, amount, balance_after, created_at`.execute(trx);
-  const row = rows[0];
-  if (!row) throw new Error(`account ${accountId} vanished while locked`);
-  return row;
+    SELECT tenant_id, id, ${contextId}, amount, balance FROM moved ORDER BY leg
+    RETURNING id, account_id, context_id, amount, balance_after, created_at`,
+);
+
+/**
+ * Posts the legs of one movement on accounts this transaction has locked: every balance and its
+ * append-only entry change in a single statement (one round trip while the locks are held).
+ * The entries come back in the order of the legs. Each leg must name a different account.
+ */
+export async function postEntries(trx: Transaction<Database>, tenantId: string, contextId: string, legs: readonly Leg[]): Promise<EntryRow[]> {
+  const { rows } = await postEntriesQuery(trx, tenantId, contextId, legs.map((leg) => leg.accountId), legs.map((leg) => leg.amount));
+  if (rows.length !== legs.length) throw new Error(`an account of context ${contextId} vanished while locked`);
+  // Identity values are handed out in insertion order, which follows the legs.
+  return rows.sort((a, b) => a.id - b.id);
 }
 
 export async function listEntries(

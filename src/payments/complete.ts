@@ -4,7 +4,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { problemDocument, type ProblemDocument } from '../http/problems.ts';
-import { lockAccounts, postEntry } from '../ledger/repository.ts';
+import { lockAccounts, postEntries } from '../ledger/repository.ts';
 import { MAX_MINOR_UNITS } from '../ledger/money.ts';
 import { renderContextRow } from '../contexts/representation.ts';
 import { lockContext } from '../contexts/repository.ts';
@@ -48,11 +48,11 @@ export async function completePayment(
       state = 'failed';
       error = problemDocument('balance-limit-exceeded', `Account ${payment.account_id} cannot hold ${payment.amount} more; charge ${resolution.chargeId} must be refunded.`, { charge: resolution.chargeId });
     } else if (resolution.kind === 'charged') {
-      const entry = await postEntry(trx, tenantId, payment.account_id, contextId, payment.amount);
+      const entries = await postEntries(trx, tenantId, contextId, [{ accountId: payment.account_id, amount: payment.amount }]);
       state = 'succeeded';
       result = {
         charge: resolution.chargeId,
-        entries: [{ id: entry.id, account: entry.account_id, amount: entry.amount, balanceAfter: entry.balance_after }],
+        entries: entries.map((entry) => ({ id: entry.id, account: entry.account_id, amount: entry.amount, balanceAfter: entry.balance_after })),
       };
     } else {
       state = 'failed';

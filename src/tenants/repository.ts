@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
 
 export interface Tenant {
@@ -16,12 +17,13 @@ export async function insertTenant(db: Kysely<Database>, name: string, apiKeyHas
   return { id: row.id, name: row.name, createdAt: row.created_at };
 }
 
+// Run by every authenticated request whose key is not cached: compiled once.
+const findTenantByKeyHashQuery = compileOnce(1, (db, apiKeyHash: Buffer) =>
+  db.selectFrom('tenants').select(['id', 'name', 'created_at']).where('api_key_hash', '=', apiKeyHash),
+);
+
 export async function findTenantByKeyHash(db: Kysely<Database>, apiKeyHash: Buffer): Promise<Tenant | undefined> {
-  const row = await db
-    .selectFrom('tenants')
-    .select(['id', 'name', 'created_at'])
-    .where('api_key_hash', '=', apiKeyHash)
-    .executeTakeFirst();
+  const row = (await findTenantByKeyHashQuery(db, apiKeyHash)).rows[0];
   return row && { id: row.id, name: row.name, createdAt: row.created_at };
 }
 

@@ -4,6 +4,7 @@
 // at least once (src/webhooks/deliverer.ts).
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
 
 /** The events the service emits, each when a context reaches that final state. */
@@ -34,11 +35,14 @@ export async function enqueueWebhookEvent(
   event: { type: string; data: unknown },
 ): Promise<void> {
   if (!EVENT_TYPE.test(event.type)) throw new Error(`not a webhook event type: ${JSON.stringify(event.type)}`);
-  const eventId = `msg_${randomUUID()}`;
-  const payload = webhookPayload(event, new Date());
-  await sql`
-    INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)
-    SELECT tenant_id, id, ${eventId}, ${event.type}, ${payload}
-      FROM webhook_endpoints
-     WHERE tenant_id = ${tenantId}`.execute(trx);
+  await enqueueQuery(trx, `msg_${randomUUID()}`, event.type, webhookPayload(event, new Date()), tenantId);
 }
+
+// In the transaction of every final state change: compiled once.
+const enqueueQuery = compileOnce(4, (_db, eventId: string, eventType: string, payload: string, tenantId: string) =>
+  sql`
+    INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)
+    SELECT tenant_id, id, ${eventId}, ${eventType}, ${payload}
+      FROM webhook_endpoints
+     WHERE tenant_id = ${tenantId}`,
+);

@@ -98,7 +98,8 @@ test('no secret is compared with ==: keys by hash lookup, the admin token throug
   const apiKeys = await readFile('src/tenants/api-keys.ts', 'utf8');
   t.regex(apiKeys, /timingSafeEqual\(hashApiKey\(a\), hashApiKey\(b\)\)/);
   const auth = await readFile('src/http/auth.ts', 'utf8');
-  t.regex(auth, /findTenantByKeyHash\(db, hashApiKey\(token\)\)/);
+  // Looked up (and cached) by the key's hash, never by the key itself.
+  t.regex(auth, /const hash = hashApiKey\(token\);[\s\S]*known\?\.get\(cacheKey\)[\s\S]*findTenantByKeyHash\(db, hash\)/);
   const tenants = await readFile('src/tenants/routes.ts', 'utf8');
   t.regex(tenants, /secretsEqual\(token, adminToken\)/);
   const comparisons = [...tenants.matchAll(/(?:[!=]==?\s*adminToken\b|\badminToken\s*[!=]==?(?!=)(?!\s*undefined))/g)];

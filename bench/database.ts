@@ -1,0 +1,84 @@
+// The benchmark's database: a fresh one on DATABASE_URL's server, or on an embedded Postgres
+// started for the run (as `npm test` does), migrated and seeded with one tenant and its accounts.
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { sql } from 'kysely';
+import { createDatabase, createPool } from '../src/db/database.ts';
+import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { generateApiKey, hashApiKey } from '../src/tenants/api-keys.ts';
+import { insertTenant } from '../src/tenants/repository.ts';
+import { freePort } from '../scripts/free-port.ts';
+
+export const BENCH_DATABASE = 'idem_bench';
+/** Accounts the "spread" workloads pick from; the "hot" ones all touch the first two. */
+export const ACCOUNT_COUNT = 1_000;
+const OPENING_BALANCE = 1_000_000_000_000;
+
+export interface BenchDatabase {
+  url: string;
+  /** Where the server runs: `embedded PostgreSQL 18.x` or the DATABASE_URL server's version. */
+  serverDescription: string;
+  tenantId: string;
+  apiKey: string;
+  apiKeyHash: Buffer;
+  /** The accounts by number (1-based, as pgbench scripts pick them): accountId(n). */
+  accounts: string[];
+  stop(): Promise<void>;
+}
+
+/** Account n's id: deterministic, so pgbench scripts can name account n in SQL without a lookup. */
+export function accountId(n: number): string {
+  return `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+}
+
+async function serverFor(): Promise<{ adminUrl: string; stop: () => Promise<void> }> {
+  const configured = process.env['DATABASE_URL'];
+  if (configured) return { adminUrl: configured, stop: async () => undefined };
+  const dataRoot = await mkdtemp(path.join(os.tmpdir(), 'idem-bench-pg-'));
+  await chmod(dataRoot, 0o755); // as root, Postgres runs as another user that must reach it
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'data'), port: await freePort(), persistent: false });
+  return {
+    adminUrl: embedded.url,
+    stop: async () => {
+      await embedded.stop();
+      await rm(dataRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function prepareBenchDatabase(): Promise<BenchDatabase> {
+  const server = await serverFor();
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?';
+  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+  await admin.end();
+  const url = new URL(server.adminUrl);
+  url.pathname = `/${BENCH_DATABASE}`;
+
+  const pool = createPool(url.toString(), 2);
+  await migrate(pool);
+  const db = createDatabase(pool);
+  const apiKey = generateApiKey();
+  const tenant = await insertTenant(db, 'bench', hashApiKey(apiKey));
+  const accounts = Array.from({ length: ACCOUNT_COUNT }, (_, index) => accountId(index + 1));
+  await sql`
+    INSERT INTO accounts (tenant_id, id, name, currency, balance)
+    SELECT ${tenant.id}, id, 'bench ' || n, 'EUR', ${OPENING_BALANCE}
+      FROM unnest(${accounts}::uuid[]) WITH ORDINALITY AS a(id, n)`.execute(db);
+  await sql`ANALYZE`.execute(db);
+  await db.destroy();
+  return {
+    url: url.toString(),
+    serverDescription: `PostgreSQL ${version}${process.env['DATABASE_URL'] ? ' (DATABASE_URL)' : ' (embedded)'}`,
+    tenantId: tenant.id,
+    apiKey,
+    apiKeyHash: hashApiKey(apiKey),
+    accounts,
+    stop: server.stop,
+  };
+}

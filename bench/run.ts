@@ -1,0 +1,143 @@
+// `npm run bench`: the service, a bare Koa + pg server and pgbench on the same statements, the
+// same machine and the same database, one workload after another; every figure is printed next
+// to its baseline of this run. Options: --duration <s> (per measurement, default 10),
+// --connections <n> (default 32), --only <text> (scenarios whose name contains it),
+// --skip-peer, --skip-payments, --profile <dir> (CPU profiles of the API and the bare server).
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { prepareBenchDatabase } from './database.ts';
+import { runLoad, type Measurement } from './load.ts';
+import { findPgbench, runPgbench } from './pgbench.ts';
+import { buildForBench, startBenchProcess, type BenchProcess } from './processes.ts';
+import { measuredLoad } from './measured-load.ts';
+import { table } from './report.ts';
+import { scenarios, type ExecutedContext, type Fixtures, type Scenario } from './scenarios.ts';
+import { runPeerComparison } from './peer.ts';
+import { runPaymentDrain } from './payments.ts';
+
+const { values: options } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    pool: { type: 'string', default: '10' },
+    only: { type: 'string' },
+    'skip-peer': { type: 'boolean', default: false },
+    'skip-payments': { type: 'boolean', default: false },
+    /** Writes V8 CPU profiles of the API and the bare server into this directory (open them in Chrome DevTools). */
+    profile: { type: 'string' },
+  },
+});
+const durationSeconds = Number(options.duration);
+const connections = Number(options.connections);
+const poolSize = Number(options.pool);
+
+const started = Date.now();
+const print = (text: string): void => void process.stdout.write(`${text}\n`);
+const note = (text: string): void => void process.stderr.write(`# ${text}\n`);
+
+async function executeFixtures(api: BenchProcess, fixtures: Omit<Fixtures, 'executed' | 'sampleBody'>, count: number): Promise<ExecutedContext[]> {
+  const executed: ExecutedContext[] = [];
+  for (let index = 0; index < count; index++) {
+    const id = randomUUID();
+    const from = fixtures.database.accounts[(index * 7) % fixtures.database.accounts.length] as string;
+    const to = fixtures.database.accounts[(index * 7 + 3) % fixtures.database.accounts.length] as string;
+    const body = JSON.stringify({ action: { type: 'transfer', from, to, amount: 1 } });
+    const reply = await fetch(`${api.url}/contexts/${id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${fixtures.database.apiKey}`, 'content-type': 'application/json', 'if-none-match': '*' },
+      body,
+    });
+    if (reply.status !== 201) throw new Error(`set-up transfer answered ${reply.status}: ${await reply.text()}`);
+    executed.push({ id, body, etag: reply.headers.get('etag') ?? '' });
+  }
+  return executed;
+}
+
+function unexpected(scenario: Scenario, measurement: Measurement): string | undefined {
+  const wrong = Object.entries(measurement.statuses).filter(([code]) => !scenario.expect.includes(code));
+  if (wrong.length === 0 && measurement.errors === 0) return undefined;
+  return `${scenario.name}: unexpected answers ${wrong.map(([code, n]) => `${code}×${n}`).join(' ')} errors×${measurement.errors}`;
+}
+
+async function main(): Promise<void> {
+  const pgbench = findPgbench();
+  note('building dist/ (npm run build)');
+  buildForBench();
+  note(`preparing the database${process.env['DATABASE_URL'] ? ' on DATABASE_URL' : ' (embedded PostgreSQL)'}`);
+  const database = await prepareBenchDatabase();
+  const serverEnv = { DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(poolSize), NODE_ENV: 'production', LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' };
+  const profiling = [...(process.env['BENCH_API_NODE_ARGS']?.split(' ') ?? []), ...(options.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}`])];
+  const api = await startBenchProcess('api', 'dist/src/main.js', ['api'], serverEnv, { nodeArgs: profiling });
+  const bare = await startBenchProcess('bare', 'dist/bench/bare-server.js', [], serverEnv, { nodeArgs: profiling });
+  const problems: string[] = [];
+  const output: string[] = [];
+  let peakRss = 0;
+  try {
+    const executed = await executeFixtures(api, { database }, 300);
+    const sample = await fetch(`${api.url}/contexts/${executed[0]?.id ?? ''}`, { headers: { authorization: `Bearer ${database.apiKey}` } });
+    const fixtures: Fixtures = { database, executed, sampleBody: await sample.text() };
+
+    // Warm both servers' JIT and pools on the heaviest workload before anything is measured.
+    for (const server of [api, bare]) {
+      const first = scenarios[1];
+      if (first) await runLoad({ url: server.url, connections, durationSeconds: 3, ...first.load(fixtures) });
+    }
+
+    output.push(
+      `## Benchmark — ${new Date().toISOString().slice(0, 10)}`,
+      '',
+      `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${database.serverDescription}.`,
+      `Each figure: ${durationSeconds} s of load; HTTP with autocannon, ${connections} connections over loopback; servers with a pool of ${poolSize} connections; pgbench -M prepared with ${poolSize} clients.`,
+      '',
+    );
+    for (const scenario of scenarios.filter((s) => options.only === undefined || s.name.includes(options.only))) {
+      note(scenario.name);
+      api.resetPeakRss();
+      const ours = await measuredLoad(api, { connections, durationSeconds, ...scenario.load(fixtures) });
+      peakRss = Math.max(peakRss, api.peakRssMiB());
+      const baseline = await measuredLoad(bare, { connections, durationSeconds, ...scenario.load(fixtures) });
+      const physical = pgbench
+        ? await runPgbench({ pgbench, databaseUrl: database.url, clients: poolSize, durationSeconds, ...scenario.pgbench(fixtures) })
+        : undefined;
+      for (const problem of [unexpected(scenario, ours), unexpected(scenario, baseline)]) if (problem) problems.push(problem);
+      const rows = [
+        { label: 'ours', measurement: ours, ratios: { bare: ours.throughput / baseline.throughput, ...(physical ? { pgbench: ours.throughput / physical.throughput } : {}) } },
+        { label: 'bare Koa + pg', measurement: baseline, ...(physical ? { ratios: { pgbench: baseline.throughput / physical.throughput } } : {}) },
+        ...(physical ? [{ label: 'pgbench', measurement: physical }] : []),
+      ];
+      output.push(table(scenario.name, scenario.operation, rows), '');
+      print(output.splice(0).join('\n'));
+    }
+
+    if (!options['skip-peer'] && (options.only === undefined || 'keyed deposit'.includes(options.only))) {
+      note('keyed POST: ours and the Idempotency-Key middleware peer');
+      api.resetPeakRss();
+      const peer = await runPeerComparison({ api, bare, database, connections, durationSeconds, poolSize, serverEnv });
+      peakRss = Math.max(peakRss, api.peakRssMiB());
+      problems.push(...peer.problems);
+      print(peer.report + '\n');
+    }
+
+    if (!options['skip-payments'] && (options.only === undefined || 'payments'.includes(options.only))) {
+      note('payments: accepted by the API, drained by one worker');
+      api.resetPeakRss();
+      const payments = await runPaymentDrain({ api, database, connections, durationSeconds, serverEnv });
+      peakRss = Math.max(peakRss, api.peakRssMiB());
+      problems.push(...payments.problems);
+      print(payments.report + '\n');
+    }
+
+    print(`API process peak RSS under load: ${peakRss.toFixed(0)} MiB.`);
+    print(`Bench took ${Math.round((Date.now() - started) / 1000)} s.${pgbench ? '' : ' pgbench was not found: install postgresql-client for the physical-limit rows.'}`);
+  } finally {
+    await Promise.all([api.stop(), bare.stop()]);
+    await database.stop();
+  }
+  if (problems.length > 0) {
+    print(`\nProblems:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

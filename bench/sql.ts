@@ -1,0 +1,98 @@
+// The statements the service sends for each benchmarked request, byte for byte as its query
+// builder renders them (test/bench/sql-parity.test.ts captures the service's statements and
+// compares). The bare server (bare-server.ts) and the pgbench scripts (pgbench.ts) run these,
+// so "ours / bare" is the cost of our code and "bare / pgbench" the cost of Node and HTTP.
+
+export interface Statement {
+  text: string;
+  /** Names of $1, $2, …: pgbench scripts substitute their :variables by these names. */
+  params: readonly string[];
+}
+
+function statement(text: string, ...params: string[]): Statement {
+  return { text: text.replace(/\s+/g, ' ').trim(), params };
+}
+
+const contextColumns =
+  '"id", "seq", "state", "version", "action", "fingerprint", "result", "error", "response_status", "response_body", ' +
+  '"created_at", "updated_at", "expires_at", "attempts", "last_error", "recovery_point", "locked_by", "idempotency_key", now() as "now"';
+
+export const SQL = {
+  begin: statement('begin'),
+  commit: statement('commit'),
+  authenticate: statement('select "id", "name", "created_at" from "tenants" where "api_key_hash" = $1', 'keyHash'),
+  findContext: statement(`select ${contextColumns} from "contexts" where "tenant_id" = $1 and "id" = $2`, 'tenant', 'context'),
+  lockContext: statement(`select ${contextColumns} from "contexts" where "tenant_id" = $1 and "id" = $2 for update`, 'tenant', 'context'),
+  insertContext: statement(
+    `insert into "contexts" ("tenant_id", "id", "idempotency_key", "updated_at", "expires_at")
+     values ($1, $2, $3, now(), now() + make_interval(secs => $4))
+     on conflict ("tenant_id", "id") do nothing returning ${contextColumns}`,
+    'tenant', 'context', 'idempotencyKey', 'ttl',
+  ),
+  lockAccounts: statement(
+    `select "id", "seq", "name", "currency", "balance", "version", "created_at", "updated_at" from "accounts"
+     where "tenant_id" = $1 and "id" = any($2::uuid[]) order by "id" for update`,
+    'tenant', 'accounts',
+  ),
+  postEntries: statement(
+    `WITH legs AS ( SELECT * FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS l(account_id, amount, leg) ),
+     moved AS ( UPDATE accounts a SET balance = a.balance + legs.amount, version = a.version + 1, updated_at = now()
+     FROM legs WHERE a.tenant_id = $3 AND a.id = legs.account_id RETURNING a.tenant_id, a.id, a.balance, legs.amount, legs.leg )
+     INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after)
+     SELECT tenant_id, id, $4, amount, balance FROM moved ORDER BY leg RETURNING id, account_id, context_id, amount, balance_after, created_at`,
+    'accounts', 'amounts', 'tenant', 'context',
+  ),
+  recordExecution: statement(
+    `update "contexts" set "state" = $1, "version" = $2, "action" = $3, "fingerprint" = $4, "result" = $5, "error" = $6,
+     "response_status" = $7, "response_body" = $8, "updated_at" = now()
+     where "tenant_id" = $9 and "id" = $10 and "version" = $11 and "state" = $12`,
+    'state', 'version', 'action', 'fingerprint', 'result', 'error', 'status', 'body', 'tenant', 'context', 'expectedVersion', 'open',
+  ),
+  enqueueWebhooks: statement(
+    `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)
+     SELECT tenant_id, id, $1, $2, $3 FROM webhook_endpoints WHERE tenant_id = $4`,
+    'eventId', 'eventType', 'payload', 'tenant',
+  ),
+  listContexts: statement(`select ${contextColumns} from "contexts" where "tenant_id" = $1 order by "seq" desc limit $2`, 'tenant', 'limit'),
+  claimKey: statement(
+    `INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+     ON CONFLICT (scope, operation, key) DO UPDATE
+     SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, created_at = now(),
+     response_status = NULL, response_body = NULL, response_headers = '{}', context_id = NULL
+     WHERE k.expires_at <= now() RETURNING expires_at`,
+    'tenant', 'operation', 'key', 'fingerprint', 'ttl',
+  ),
+  recordKeyContext: statement(
+    'update "idempotency_keys" set "context_id" = $1 where "scope" = $2 and "operation" = $3 and "key" = $4',
+    'context', 'tenant', 'operation', 'key',
+  ),
+} as const;
+
+export type StatementName = keyof typeof SQL;
+
+/**
+ * The statements of each benchmarked request, in order, once the API key is known (keys found
+ * are cached for AUTH_CACHE_TTL_SECONDS; the bare server does the same). Statements between
+ * `begin` and `commit` are one transaction; the others run on any pooled connection.
+ */
+export const REQUEST_STATEMENTS = {
+  /** PUT /contexts/{new id} with If-None-Match: * and a transfer. */
+  oneShotTransfer: ['findContext', 'begin', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit'],
+  /** POST /contexts (no body). */
+  createContext: ['begin', 'insertContext', 'commit'],
+  /** PUT /contexts/{id} with If-Match and a transfer. */
+  executeTransfer: ['findContext', 'begin', 'lockContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit'],
+  /** The same PUT again, or GET /contexts/{id} (200 or 304). */
+  readContext: ['findContext'],
+  /** GET /contexts?limit=20. */
+  listContexts: ['listContexts'],
+  /** POST /contexts with Idempotency-Key and a deposit. */
+  keyedDeposit: [
+    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'recordKeyContext', 'commit',
+  ],
+  /** The baseline of the keyed-POST comparison: the deposit transaction with no idempotency at all. */
+  plainDeposit: ['begin', 'insertContext', 'lockAccounts', 'postEntries', 'commit'],
+} as const satisfies Record<string, readonly StatementName[]>;
+
+export type RequestKind = keyof typeof REQUEST_STATEMENTS;
