@@ -8,7 +8,10 @@ import Koa, { type Context } from 'koa';
 import pg from 'pg';
 import { SQL, type Statement } from './sql.ts';
 
-const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10) });
+const pool = new pg.Pool({
+  connectionString: process.env['DATABASE_URL'],
+  max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10),
+});
 pool.on('error', () => undefined);
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -73,7 +76,7 @@ async function executeOn(client: pg.PoolClient, tenant: string, row: Row, action
   const result = { entries };
   const body = JSON.stringify({ id: context, state: 'succeeded', version, action, result });
   await run(client, SQL.recordExecution, [
-    'succeeded', version, JSON.stringify(action), 'bare', JSON.stringify(result), null, 200, body, tenant, context, row['version'], 'open',
+    'succeeded', version, JSON.stringify(action), 'bare', JSON.stringify(result), null, 200, body, tenant, context, row['version'],
   ]);
   await run(client, SQL.enqueueWebhooks, [`msg_${randomUUID()}`, 'context.succeeded', body, tenant]);
   return body;

@@ -1,1 +1,88 @@
-export async function runPaymentDrain(_: unknown): Promise<{ report: string; problems: string[] }> { return { report: '', problems: [] }; }
+// Card payments end to end: the API accepts them (202) while no worker runs, then one worker
+// process drains the backlog through the bundled processor (faults off). The drain rate is
+// measured from the database: payments completed over the time between the first completion
+// and the last, so process start-up is not counted.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { analyzeBenchDatabase, type BenchDatabase } from './database.ts';
+import { measuredLoad } from './measured-load.ts';
+import { measureCpu, startBenchProcess, type BenchProcess } from './processes.ts';
+import { table } from './report.ts';
+
+export interface PaymentOptions {
+  api: BenchProcess;
+  database: BenchDatabase;
+  connections: number;
+  durationSeconds: number;
+  serverEnv: Record<string, string>;
+}
+
+/** Give up on the drain after this long; what was left is reported. */
+const DRAIN_LIMIT_MS = 180_000;
+
+export async function runPaymentDrain(options: PaymentOptions): Promise<{ report: string; problems: string[] }> {
+  const { api, database, connections, durationSeconds } = options;
+  const problems: string[] = [];
+  const headers = { authorization: `Bearer ${database.apiKey}`, 'content-type': 'application/json', 'if-none-match': '*' };
+  const accepted = await measuredLoad(api, {
+    connections,
+    durationSeconds,
+    next: () => {
+      const account = database.accounts[Math.floor(Math.random() * database.accounts.length)] as string;
+      return { method: 'PUT', path: `/contexts/${randomUUID()}`, headers, body: JSON.stringify({ action: { type: 'payment', account, amount: 1, source: 'tok_ok' } }) };
+    },
+  });
+  if (Object.keys(accepted.statuses).some((code) => code !== '202')) problems.push(`payments: accepted with ${JSON.stringify(accepted.statuses)}`);
+  await analyzeBenchDatabase(database.url);
+
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  const count = async (): Promise<number> =>
+    (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM contexts WHERE state = 'processing'`)).rows[0]?.n ?? 0;
+  const backlog = await count();
+  const processor = await startBenchProcess('processor', 'dist/src/main.js', ['processor'], options.serverEnv, { portVariable: 'PROCESSOR_PORT' });
+  const worker = await startBenchProcess('worker', 'dist/src/main.js', ['worker'], { ...options.serverEnv, PROCESSOR_URL: processor.url }, {
+    listens: false,
+    nodeArgs: process.env['BENCH_WORKER_NODE_ARGS']?.split(' ') ?? [],
+  });
+  const started = Date.now();
+  let left = backlog;
+  let cpu = { server: 0, postgres: 0, loadGenerator: 0 };
+  let processorCpu = 0;
+  try {
+    const drain = async (): Promise<void> => {
+      while (left > 0 && Date.now() - started < DRAIN_LIMIT_MS) {
+        await sleep(200);
+        left = await count();
+      }
+    };
+    // The worker's and Postgres's CPU, and separately the processor's, over the drain.
+    const measured = await measureCpu(processor.pid, () => measureCpu(worker.pid, drain));
+    cpu = measured.result.cpu;
+    processorCpu = measured.cpu.server;
+  } finally {
+    await worker.stop();
+    await processor.stop();
+  }
+  const { rows } = await client.query<{ succeeded: number; failed: number; seconds: number }>(`
+    SELECT count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
+           count(*) FILTER (WHERE state = 'failed')::int AS failed,
+           extract(epoch FROM max(updated_at) - min(updated_at))::float8 AS seconds
+      FROM contexts WHERE action->>'type' = 'payment' AND state IN ('succeeded', 'failed')`);
+  await client.end();
+  const summary = rows[0] ?? { succeeded: 0, failed: 0, seconds: 0 };
+  const drainRate = summary.seconds > 0 ? summary.succeeded / summary.seconds : 0;
+  if (left > 0) problems.push(`payments: ${left} of ${backlog} still processing after ${DRAIN_LIMIT_MS / 1000} s`);
+  if (summary.failed > 0) problems.push(`payments: ${summary.failed} failed with faults off`);
+  const perPayment = (seconds: number): string => (summary.succeeded > 0 ? ((seconds * 1000) / summary.succeeded).toFixed(2) : '–');
+  const report = [
+    table('Payments accepted', 'PUT /contexts/{new id}, If-None-Match: *, a card payment (tok_ok): answered 202 while no worker runs', [
+      { label: 'ours', measurement: accepted },
+    ]),
+    '',
+    `One worker process (WORKER_CONCURRENCY=${options.serverEnv['WORKER_CONCURRENCY'] ?? 'default'}) drained ${summary.succeeded} payments (${summary.failed} failed, ${left} left) through the bundled processor in ${summary.seconds.toFixed(1)} s: **${drainRate.toFixed(0)} payments/s** end to end (claim, charge, confirm, credit, webhook outbox).`,
+    `CPU per payment: worker ${perPayment(cpu.server)} ms, processor ${perPayment(processorCpu)} ms, Postgres ${perPayment(cpu.postgres)} ms.`,
+  ].join('\n');
+  return { report, problems };
+}

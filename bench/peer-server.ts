@@ -26,7 +26,10 @@ const require = createRequire(import.meta.url);
 const idempotencyModule = require('express-idempotency') as IdempotencyModule;
 const RedisAdapter = (require('express-idempotency-redis-adapter') as { default: RedisAdapterClass }).default;
 
-const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10) });
+const pool = new pg.Pool({
+  connectionString: process.env['DATABASE_URL'],
+  max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10),
+});
 pool.on('error', () => undefined);
 const names = new Map<string, string>();
 async function run(db: pg.Pool | pg.PoolClient, statement: Statement, values: unknown[]): Promise<Record<string, unknown>[]> {

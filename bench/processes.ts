@@ -56,12 +56,12 @@ export async function startBenchProcess(
   script: string,
   args: string[],
   env: Record<string, string>,
-  options: { listens?: boolean; nodeArgs?: string[] } = {},
+  options: { listens?: boolean; nodeArgs?: string[]; portVariable?: string } = {},
 ): Promise<BenchProcess> {
   const listens = options.listens ?? true;
   const port = listens ? await freePort() : 0;
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...process.env, ...env, [options.portVariable ?? 'PORT']: String(port) },
     // Request logs go to /dev/null: they are written (production settings) but not kept.
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { prepareBenchDatabase } from './database.ts';
+import { analyzeBenchDatabase, prepareBenchDatabase } from './database.ts';
 import { runLoad, type Measurement } from './load.ts';
 import { findPgbench, runPgbench } from './pgbench.ts';
 import { buildForBench, startBenchProcess, type BenchProcess } from './processes.ts';
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
     );
     for (const scenario of scenarios.filter((s) => options.only === undefined || s.name.includes(options.only))) {
       note(scenario.name);
+      await analyzeBenchDatabase(database.url);
       api.resetPeakRss();
       const ours = await measuredLoad(api, { connections, durationSeconds, ...scenario.load(fixtures) });
       peakRss = Math.max(peakRss, api.peakRssMiB());

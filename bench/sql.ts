@@ -45,8 +45,8 @@ export const SQL = {
   recordExecution: statement(
     `update "contexts" set "state" = $1, "version" = $2, "action" = $3, "fingerprint" = $4, "result" = $5, "error" = $6,
      "response_status" = $7, "response_body" = $8, "updated_at" = now()
-     where "tenant_id" = $9 and "id" = $10 and "version" = $11 and "state" = $12`,
-    'state', 'version', 'action', 'fingerprint', 'result', 'error', 'status', 'body', 'tenant', 'context', 'expectedVersion', 'open',
+     where "tenant_id" = $9 and "id" = $10 and "version" = $11`,
+    'state', 'version', 'action', 'fingerprint', 'result', 'error', 'status', 'body', 'tenant', 'context', 'expectedVersion',
   ),
   enqueueWebhooks: statement(
     `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)

@@ -32,6 +32,8 @@ export interface Config {
   readonly processorTimeoutMs: number;
   readonly workerLeaseSeconds: number;
   readonly workerMaxAttempts: number;
+  /** Jobs one worker process runs at once. */
+  readonly workerConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -121,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
     processorTimeoutMs: integer('PROCESSOR_TIMEOUT_MS', 2_000, 50, 120_000),
     workerLeaseSeconds: integer('WORKER_LEASE_SECONDS', 10, 1, 3_600),
     workerMaxAttempts: integer('WORKER_MAX_ATTEMPTS', 8, 1, 1_000),
+    workerConcurrency: integer('WORKER_CONCURRENCY', 16, 1, 256),
   };
   if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {
     problems.push('WORKER_LEASE_SECONDS must outlast PROCESSOR_TIMEOUT_MS, or a slow call could outlive its lease');

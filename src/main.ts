@@ -113,6 +113,7 @@ async function main(): Promise<void> {
       logger: log.child({ role: 'worker' }),
       leaseSeconds: config.workerLeaseSeconds,
       maxAttempts: config.workerMaxAttempts,
+      concurrency: config.workerConcurrency,
       ...(metrics ? { onLeaseTakeover: () => metrics.leaseTakeovers.inc() } : {}),
     });
     const abort = new AbortController();

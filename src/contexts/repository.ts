@@ -104,7 +104,7 @@ export interface Execution {
 
 function recordExecutionQuery(accepting: boolean) {
   return compileOnce(
-    12,
+    11,
     (
       db,
       state: Execution['state'],
@@ -118,7 +118,6 @@ function recordExecutionQuery(accepting: boolean) {
       tenantId: string,
       id: string,
       expectedVersion: number,
-      open: 'open',
     ) =>
       db
         .updateTable('contexts')
@@ -137,8 +136,10 @@ function recordExecutionQuery(accepting: boolean) {
         })
         .where('tenant_id', '=', tenantId)
         .where('id', '=', id)
-        .where('version', '=', expectedVersion)
-        .where('state', '=', open),
+        // The decision was made under the row lock; the version says nothing changed since.
+        // (No state predicate: with stale statistics it made the planner scan every open
+        // context of the tenant through contexts_state_page instead of using the key.)
+        .where('version', '=', expectedVersion),
   );
 }
 const recordFinalExecution = recordExecutionQuery(false);
@@ -159,7 +160,6 @@ export async function recordExecution(trx: Transaction<Database>, execution: Exe
     execution.tenantId,
     execution.id,
     execution.expectedVersion,
-    'open',
   );
   if (updated.numAffectedRows !== 1n) throw new Error(`context ${execution.id} changed under its lock`);
 }
@@ -171,7 +171,6 @@ export async function cancelContext(trx: Transaction<Database>, tenantId: string
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .where('version', '=', expectedVersion)
-    .where('state', '=', 'open')
     .executeTakeFirst();
   if (updated.numUpdatedRows !== 1n) throw new Error(`context ${id} changed under its lock`);
 }

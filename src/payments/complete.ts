@@ -85,7 +85,8 @@ export async function completePayment(
       .where('version', '=', row.version)
       .executeTakeFirst();
     if (updated.numUpdatedRows !== 1n) throw new Error(`context ${contextId} changed under its lock`);
-    if (resolution.kind !== 'rejected' && resolution.chargeId) {
+    // The charge id is usually recorded already (recovery point charge_confirmed).
+    if (resolution.kind !== 'rejected' && resolution.chargeId && payment.charge_id !== resolution.chargeId) {
       await trx
         .updateTable('payments')
         .set({ charge_id: resolution.chargeId })

@@ -64,25 +64,25 @@ export async function rescheduleJob(
     .execute();
 }
 
-/** Recovery point "charge confirmed": only the lease holder, and only once. */
+/**
+ * Recovery point "charge confirmed": only the lease holder, and only once. One statement (the
+ * context's recovery point and the payment's charge id together, atomically), so one round trip
+ * instead of a four-statement transaction.
+ */
 export async function confirmCharge(db: Kysely<Database>, job: ClaimedJob, workerId: string, chargeId: string): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const updated = await trx
-      .updateTable('contexts')
-      .set({ recovery_point: 'charge_confirmed', last_error: null })
-      .where('tenant_id', '=', job.tenantId)
-      .where('id', '=', job.contextId)
-      .where('locked_by', '=', workerId)
-      .where('state', '=', 'processing')
-      .where('recovery_point', '=', 'accepted')
-      .executeTakeFirst();
-    if (updated.numUpdatedRows !== 1n) return false;
-    await trx
-      .updateTable('payments')
-      .set({ charge_id: chargeId })
-      .where('tenant_id', '=', job.tenantId)
-      .where('context_id', '=', job.contextId)
-      .execute();
-    return true;
-  });
+  const { rows } = await sql<{ confirmed: number }>`
+    WITH confirmed AS (
+      UPDATE contexts
+         SET recovery_point = 'charge_confirmed', last_error = NULL
+       WHERE tenant_id = ${job.tenantId} AND id = ${job.contextId}
+         AND locked_by = ${workerId} AND state = 'processing' AND recovery_point = 'accepted'
+   RETURNING tenant_id, id
+    ), recorded AS (
+      UPDATE payments p SET charge_id = ${chargeId}
+        FROM confirmed c
+       WHERE p.tenant_id = c.tenant_id AND p.context_id = c.id
+   RETURNING 1
+    )
+    SELECT count(*)::int AS confirmed FROM confirmed`.execute(db);
+  return rows[0]?.confirmed === 1;
 }

@@ -12,6 +12,12 @@ export interface WorkerOptions extends Omit<PaymentJobDeps, 'workerId' | 'maxAtt
   backoffCapMs?: number;
   /** Idle wait between empty polls. */
   pollMs?: number;
+  /**
+   * Jobs in flight at once in this process (default 1). Each slot claims its own job with
+   * SKIP LOCKED, exactly as separate worker processes would; while one waits for the processor
+   * the others use the connection and the CPU.
+   */
+  concurrency?: number;
   /** Called when this worker claims a job whose lease another worker held (and let run out). */
   onLeaseTakeover?: (takeover: { contextId: string; previousHolder: string }) => void;
 }
@@ -23,12 +29,14 @@ export class Worker {
   private readonly deps: PaymentJobDeps;
   private readonly leaseSeconds: number;
   private readonly pollMs: number;
+  private readonly concurrency: number;
   private readonly onLeaseTakeover: WorkerOptions['onLeaseTakeover'];
 
   constructor(options: WorkerOptions) {
     this.id = options.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.pollMs = options.pollMs ?? 200;
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.onLeaseTakeover = options.onLeaseTakeover;
     this.deps = {
       db: options.db,
@@ -59,8 +67,12 @@ export class Worker {
     }
   }
 
-  /** Runs until the signal aborts; the job in hand is finished first (graceful shutdown). */
+  /** Runs until the signal aborts; the jobs in hand are finished first (graceful shutdown). */
   async run(signal: AbortSignal, onJob?: (outcome: { contextId: string; result: JobResult }) => void): Promise<void> {
+    await Promise.all(Array.from({ length: this.concurrency }, () => this.runSlot(signal, onJob)));
+  }
+
+  private async runSlot(signal: AbortSignal, onJob?: (outcome: { contextId: string; result: JobResult }) => void): Promise<void> {
     while (!signal.aborted) {
       let outcome: Awaited<ReturnType<Worker['runOnce']>>;
       try {
