@@ -12,7 +12,8 @@ import { generateApiKey, hashApiKey } from '../src/tenants/api-keys.ts';
 import { insertTenant } from '../src/tenants/repository.ts';
 import { freePort } from '../scripts/free-port.ts';
 
-export const BENCH_DATABASE = 'idem_bench';
+/** Dropped and created anew at the start of a run, dropped at its end. */
+const BENCH_DATABASE = process.env['BENCH_DATABASE'] ?? 'idem_bench';
 /** Accounts the "spread" workloads pick from; the "hot" ones all touch the first two. */
 export const ACCOUNT_COUNT = 1_000;
 const OPENING_BALANCE = 1_000_000_000_000;
@@ -64,13 +65,22 @@ export async function analyzeBenchDatabase(url: string): Promise<void> {
 }
 
 export async function prepareBenchDatabase(): Promise<BenchDatabase> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(BENCH_DATABASE)) throw new Error('BENCH_DATABASE must be a plain lower-case identifier');
   const server = await serverFor();
-  const admin = new pg.Client({ connectionString: server.adminUrl });
-  await admin.connect();
-  const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?';
-  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
-  await admin.end();
+  const withAdmin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    try {
+      return await work(admin);
+    } finally {
+      await admin.end();
+    }
+  };
+  const version = await withAdmin(async (admin) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+    return (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?';
+  });
   const url = new URL(server.adminUrl);
   url.pathname = `/${BENCH_DATABASE}`;
 
@@ -93,6 +103,9 @@ export async function prepareBenchDatabase(): Promise<BenchDatabase> {
     apiKey,
     apiKeyHash: hashApiKey(apiKey),
     accounts,
-    stop: server.stop,
+    async stop() {
+      await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`));
+      await server.stop();
+    },
   };
 }

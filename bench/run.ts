@@ -1,7 +1,8 @@
 // `npm run bench`: the service, a bare Koa + pg server and pgbench on the same statements, the
 // same machine and the same database, one workload after another; every figure is printed next
 // to its baseline of this run. Options: --duration <s> (per measurement, default 10),
-// --connections <n> (default 32), --only <text> (scenarios whose name contains it),
+// --connections <n> (default 32), --only <regex> (the parts whose name matches: a scenario,
+// "keyed POST", "payments"),
 // --skip-peer, --skip-payments, --profile <dir> (CPU profiles of the API and the bare server).
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -31,6 +32,8 @@ const { values: options } = parseArgs({
 const durationSeconds = Number(options.duration);
 const connections = Number(options.connections);
 const poolSize = Number(options.pool);
+const only = options.only === undefined ? undefined : new RegExp(options.only, 'i');
+const selected = (name: string): boolean => only === undefined || only.test(name);
 
 const started = Date.now();
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
       `Each figure: ${durationSeconds} s of load; HTTP with autocannon, ${connections} connections over loopback; servers with a pool of ${poolSize} connections; pgbench -M prepared with ${poolSize} clients.`,
       '',
     );
-    for (const scenario of scenarios.filter((s) => options.only === undefined || s.name.includes(options.only))) {
+    for (const scenario of scenarios.filter((s) => selected(s.name))) {
       note(scenario.name);
       await analyzeBenchDatabase(database.url);
       api.resetPeakRss();
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
       print(output.splice(0).join('\n'));
     }
 
-    if (!options['skip-peer'] && (options.only === undefined || 'keyed deposit'.includes(options.only))) {
+    if (!options['skip-peer'] && selected('keyed POST')) {
       note('keyed POST: ours and the Idempotency-Key middleware peer');
       api.resetPeakRss();
       const peer = await runPeerComparison({ api, bare, database, connections, durationSeconds, poolSize, serverEnv });
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
       print(peer.report + '\n');
     }
 
-    if (!options['skip-payments'] && (options.only === undefined || 'payments'.includes(options.only))) {
+    if (!options['skip-payments'] && selected('payments')) {
       note('payments: accepted by the API, drained by one worker');
       api.resetPeakRss();
       const payments = await runPaymentDrain({ api, database, connections, durationSeconds, serverEnv });

@@ -1,0 +1,25 @@
+// `npm run bench` must keep working from a clean clone: run every part of it for a second each
+// on this test run's Postgres and check that it prints its tables and finds no problem. No
+// figure is asserted (benchmarks measure, tests do not time).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+
+const run = promisify(execFile);
+
+test('npm run bench runs end to end: every table, the peer comparison and the payment drain', async (t) => {
+  t.timeout(180_000);
+  const { stdout } = await run(
+    process.execPath,
+    ['--import=tsx', 'bench/run.ts', '--duration', '1', '--connections', '8', '--only', 'GET 304|keyed POST|payments'],
+    { env: { ...process.env, BENCH_DATABASE: `idem_bench_smoke_${process.pid}` }, timeout: 170_000, maxBuffer: 10_000_000 },
+  );
+  t.regex(stdout, /### GET 304\n/);
+  t.regex(stdout, /\| ours \| \d+ .*\| bare Koa \+ pg \|/s);
+  t.regex(stdout, /### Keyed POST/);
+  t.regex(stdout, /### Concurrent retries/);
+  t.regex(stdout, /\| ours \| 0 \(in 0 of 20 bursts\) \| 0 \|/, 'ours lets no duplicate through');
+  t.regex(stdout, /drained \d+ payments \(0 failed, 0 left\)/);
+  t.regex(stdout, /API process peak RSS under load: \d+ MiB/);
+  t.notRegex(stdout, /Problems:/);
+});
