@@ -116,13 +116,12 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         `\\set n random(1, ${database.accounts.length})`,
         'SELECT gen_random_uuid() AS id, gen_random_uuid()::text AS key \\gset c_',
         'begin;',
-        scriptLine('claimKey', { key: ':c_key', operation: "'POST /contexts'" }),
+        scriptLine('claimKey', { key: ':c_key', operation: "'POST /contexts'", context: ':c_id' }),
         scriptLine('insertContext', { context: ':c_id', idempotencyKey: ':c_key' }, 'r_'),
         scriptLine('lockAccounts', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]" }),
         scriptLine('postEntries', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]", amounts: "'{1}'", context: ':c_id' }),
         scriptLine('recordExecution', { version: '2', expectedVersion: '1', error: 'NULL', context: ':c_id', status: '201' }),
         scriptLine('enqueueWebhooks'),
-        scriptLine('recordKeyContext', { context: ':c_id', key: ':c_key', operation: "'POST /contexts'" }),
         'commit;',
       ].join('\n');
       physical = await runPgbench({

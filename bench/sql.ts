@@ -55,17 +55,13 @@ export const SQL = {
   ),
   listContexts: statement(`select ${contextColumns} from "contexts" where "tenant_id" = $1 order by "seq" desc limit $2`, 'tenant', 'limit'),
   claimKey: statement(
-    `INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at)
-     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+    `INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at, context_id)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)
      ON CONFLICT (scope, operation, key) DO UPDATE
      SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, created_at = now(),
-     response_status = NULL, response_body = NULL, response_headers = '{}', context_id = NULL
+     response_status = NULL, response_body = NULL, response_headers = '{}', context_id = EXCLUDED.context_id
      WHERE k.expires_at <= now() RETURNING expires_at`,
-    'tenant', 'operation', 'key', 'fingerprint', 'ttl',
-  ),
-  recordKeyContext: statement(
-    'update "idempotency_keys" set "context_id" = $1 where "scope" = $2 and "operation" = $3 and "key" = $4',
-    'context', 'tenant', 'operation', 'key',
+    'tenant', 'operation', 'key', 'fingerprint', 'ttl', 'context',
   ),
 } as const;
 
@@ -89,7 +85,7 @@ export const REQUEST_STATEMENTS = {
   listContexts: ['listContexts'],
   /** POST /contexts with Idempotency-Key and a deposit. */
   keyedDeposit: [
-    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'recordKeyContext', 'commit',
+    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit',
   ],
   /** The baseline of the keyed-POST comparison: the deposit transaction with no idempotency at all. */
   plainDeposit: ['begin', 'insertContext', 'lockAccounts', 'postEntries', 'commit'],

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { TenantState } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
@@ -42,21 +43,24 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
     const input = createContextBody(await requireJsonBody(ctx, {}));
     const tenantId = ctx.state.tenant.id;
     const { action } = input;
+    // A one-shot POST's context id is chosen first: the key's record names it from its claim.
+    const oneShotId = action === undefined ? undefined : randomUUID();
     await respondIdempotently(ctx, {
       db,
       scope: tenantId,
       operation: 'POST /contexts',
       body: input,
       ttlSeconds: keyTtlSeconds,
-      ...(action === undefined ? {} : { keyRequired: ONE_SHOT_NEEDS_KEY }),
+      ...(oneShotId === undefined ? {} : { keyRequired: ONE_SHOT_NEEDS_KEY, contextId: oneShotId }),
       async execute(trx, key) {
         if (action === undefined || key === undefined) {
           return { response: storedRepresentation(await service.create(tenantId, input.ttlSeconds, trx, key ?? null)) };
         }
         // The context's fingerprint is its action's, as if it had been PUT: a later PUT of the same action replays.
         const oneShot = { action, ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }) };
-        const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key);
-        return { response: storedRepresentation(created), contextId: (JSON.parse(created.body) as { id: string }).id };
+        const contextId = oneShotId ?? randomUUID();
+        const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key, contextId);
+        return { response: storedRepresentation(created), contextId };
       },
       async replay(trx, row) {
         if (row.context_id === null) return { status: row.response_status ?? 201, body: row.response_body ?? '', headers: row.response_headers };

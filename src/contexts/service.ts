@@ -239,9 +239,10 @@ export class ContextService {
     body: { action: unknown; ttlSeconds?: number },
     fingerprint: string,
     idempotencyKey: string,
+    contextId: string = randomUUID(),
   ): Promise<ContextResponse> {
     const prepared = this.actions.prepare({ action: body.action });
-    const row = await insertOpenContext(trx, tenantId, randomUUID(), body.ttlSeconds ?? this.defaultTtlSeconds, idempotencyKey);
+    const row = await insertOpenContext(trx, tenantId, contextId, body.ttlSeconds ?? this.defaultTtlSeconds, idempotencyKey);
     if (!row) throw new Error('a fresh random UUID collided');
     return this.run(trx, tenantId, row, prepared, fingerprint, 201);
   }

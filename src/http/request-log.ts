@@ -45,11 +45,14 @@ function routeThatRan(ctx: Context): string {
  * Authorization header is never logged, nor the query string or the body.
  */
 export function requestLog(logger: Logger, route: RouteResolver = routeThatRan): Middleware {
+  // These lines are built from the fields above only, none of them a credential, so the
+  // logger's redaction (10 µs a line, a fifth of a GET's own CPU; bench/) is not applied here.
+  const lines = logger.child({}, { redact: [] });
   return observeRequests((ctx, { status, elapsedNs }) => {
     const template = route(ctx);
     const tenant = (ctx.state as { tenant?: { id: string } }).tenant;
     const idempotencyKey = ctx.get('Idempotency-Key');
-    logger.info(
+    lines.info(
       {
         method: ctx.method,
         route: template,

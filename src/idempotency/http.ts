@@ -21,6 +21,8 @@ export interface IdempotentPost {
   ttlSeconds: number;
   /** A request that could never be retried safely without a key (a one-shot action). */
   keyRequired?: string;
+  /** The id of the context a keyed one-shot POST creates (recorded with the key's claim). */
+  contextId?: string;
   execute(trx: Transaction<Database>, key: string | undefined): Promise<Execution>;
   replay?(trx: Transaction<Database>, row: KeyRow): Promise<StoredResponse>;
 }
@@ -55,6 +57,7 @@ export async function respondIdempotently(ctx: Context, post: IdempotentPost): P
     scope: { scope: post.scope, operation: post.operation, key: reading.key },
     fingerprint: fingerprintJson(post.body ?? null),
     ttlSeconds: post.ttlSeconds,
+    ...(post.contextId === undefined ? {} : { contextId: post.contextId }),
     execute: (trx) => post.execute(trx, reading.key),
     ...(post.replay ? { replay: post.replay } : {}),
   });

@@ -31,6 +31,8 @@ export interface KeyedRequest {
   scope: KeyScope;
   fingerprint: string;
   ttlSeconds: number;
+  /** The context a one-shot POST will create: recorded with the claim (see claimKey). */
+  contextId?: string;
   execute(trx: Transaction<Database>): Promise<Execution>;
   /** Builds the replayed answer; by default the recorded response. */
   replay?(trx: Transaction<Database>, row: KeyRow): Promise<StoredResponse>;
@@ -41,10 +43,13 @@ const MAX_ATTEMPTS = 3;
 export async function runWithIdempotencyKey(db: Kysely<Database>, request: KeyedRequest): Promise<KeyedOutcome> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const outcome = await db.transaction().execute(async (trx): Promise<KeyedOutcome | undefined> => {
-      const expiresAt = await claimKey(trx, request.scope, request.fingerprint, request.ttlSeconds);
+      const expiresAt = await claimKey(trx, request.scope, request.fingerprint, request.ttlSeconds, request.contextId ?? null);
       if (expiresAt) {
         const execution = await request.execute(trx);
-        await recordKeyOutcome(trx, request.scope, execution.contextId ? { contextId: execution.contextId } : (execution.record ?? execution.response));
+        if (execution.contextId !== undefined && execution.contextId !== request.contextId) {
+          throw new Error(`keyed POST created context ${execution.contextId}, not the ${request.contextId ?? 'none'} it claimed`);
+        }
+        if (execution.contextId === undefined) await recordKeyOutcome(trx, request.scope, execution.record ?? execution.response);
         return { response: execution.response, replayed: false, expiresAt };
       }
       const row = await findKey(trx, request.scope);

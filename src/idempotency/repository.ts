@@ -22,25 +22,30 @@ export interface KeyScope {
  * waits here until the first transaction ends, then finds its committed row (or, if that one
  * rolled back, claims the key itself). An expired key is claimed anew.
  * Returns the expiry when this request owns the key, undefined when someone else recorded it.
+ * A one-shot POST names the context it is about to create (`contextId`), so the record of the key
+ * is complete at the claim and nothing is written to it after the action.
  */
 export async function claimKey(
   trx: Transaction<Database>,
   scope: KeyScope,
   fingerprint: string,
   ttlSeconds: number,
+  contextId: string | null = null,
 ): Promise<Date | undefined> {
-  const { rows } = await claimKeyQuery(trx, scope.scope, scope.operation, scope.key, fingerprint, ttlSeconds);
+  const { rows } = await claimKeyQuery(trx, scope.scope, scope.operation, scope.key, fingerprint, ttlSeconds, contextId);
   return rows[0]?.expires_at;
 }
 
 // Every keyed POST: compiled once.
-const claimKeyQuery = compileOnce(5, (_db, scope: string, operation: string, key: string, fingerprint: string, ttlSeconds: number) =>
-  sql<{ expires_at: Date }>`
-    INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at)
-    VALUES (${scope}, ${operation}, ${key}, ${fingerprint}, now() + make_interval(secs => ${ttlSeconds}))
+const claimKeyQuery = compileOnce(
+  6,
+  (_db, scope: string, operation: string, key: string, fingerprint: string, ttlSeconds: number, contextId: string | null) =>
+    sql<{ expires_at: Date }>`
+    INSERT INTO idempotency_keys AS k (scope, operation, key, fingerprint, expires_at, context_id)
+    VALUES (${scope}, ${operation}, ${key}, ${fingerprint}, now() + make_interval(secs => ${ttlSeconds}), ${contextId})
     ON CONFLICT (scope, operation, key) DO UPDATE
        SET fingerprint = EXCLUDED.fingerprint, expires_at = EXCLUDED.expires_at, created_at = now(),
-           response_status = NULL, response_body = NULL, response_headers = '{}', context_id = NULL
+           response_status = NULL, response_body = NULL, response_headers = '{}', context_id = EXCLUDED.context_id
      WHERE k.expires_at <= now()
     RETURNING expires_at`,
 );
@@ -58,15 +63,11 @@ export async function findKey(trx: Transaction<Database>, scope: KeyScope): Prom
 export async function recordKeyOutcome(
   trx: Transaction<Database>,
   scope: KeyScope,
-  outcome: { status: number; body: string; headers: Record<string, string> } | { contextId: string },
+  outcome: { status: number; body: string; headers: Record<string, string> },
 ): Promise<void> {
   await trx
     .updateTable('idempotency_keys')
-    .set(
-      'contextId' in outcome
-        ? { context_id: outcome.contextId }
-        : { response_status: outcome.status, response_body: outcome.body, response_headers: JSON.stringify(outcome.headers) },
-    )
+    .set({ response_status: outcome.status, response_body: outcome.body, response_headers: JSON.stringify(outcome.headers) })
     .where('scope', '=', scope.scope)
     .where('operation', '=', scope.operation)
     .where('key', '=', scope.key)
