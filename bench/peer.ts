@@ -9,7 +9,7 @@ import { type Measurement } from './load.ts';
 import { runPgbench, scriptLine, findPgbench } from './pgbench.ts';
 import { startBenchProcess, type BenchProcess } from './processes.ts';
 import { table } from './report.ts';
-import { measuredLoad } from './measured-load.ts';
+import { comparedLoad } from './measured-load.ts';
 
 export interface PeerOptions {
   api: BenchProcess;
@@ -104,11 +104,16 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
       next: () => ({ method: 'POST' as const, path, headers: { ...headers, 'idempotency-key': randomUUID() }, body: depositBody(database.accounts) }),
     });
     const plain = (path: string) => ({ next: () => ({ method: 'POST' as const, path, headers, body: depositBody(database.accounts) }) });
-    const load = { connections, durationSeconds };
-    const ours = await measuredLoad(api, { ...load, ...keyed('/contexts') });
-    const oursBaseline = await measuredLoad(bare, { ...load, ...plain('/deposits') });
-    const peerKeyed = await measuredLoad(peer, { ...load, ...keyed('/keyed/deposits') });
-    const peerBaseline = await measuredLoad(peer, { ...load, ...plain('/deposits') });
+    const [ours, oursBaseline] = await comparedLoad(
+      { server: api, load: { connections, ...keyed('/contexts') } },
+      { server: bare, load: { connections, ...plain('/deposits') } },
+      durationSeconds,
+    );
+    const [peerKeyed, peerBaseline] = await comparedLoad(
+      { server: peer, load: { connections, ...keyed('/keyed/deposits') } },
+      { server: peer, load: { connections, ...plain('/deposits') } },
+      durationSeconds,
+    );
     const pgbench = findPgbench();
     let physical: Measurement | undefined;
     if (pgbench) {

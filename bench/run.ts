@@ -7,11 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { analyzeBenchDatabase, prepareBenchDatabase } from './database.ts';
 import { runLoad, type Measurement } from './load.ts';
 import { findPgbench, runPgbench } from './pgbench.ts';
 import { buildForBench, startBenchProcess, type BenchProcess } from './processes.ts';
-import { measuredLoad } from './measured-load.ts';
+import { comparedLoad } from './measured-load.ts';
 import { table } from './report.ts';
 import { scenarios, type ExecutedContext, type Fixtures, type Scenario } from './scenarios.ts';
 import { runPeerComparison } from './peer.ts';
@@ -63,6 +64,18 @@ function unexpected(scenario: Scenario, measurement: Measurement): string | unde
   return `${scenario.name}: unexpected answers ${wrong.map(([code, n]) => `${code}×${n}`).join(' ')} errors×${measurement.errors}`;
 }
 
+/** The server's WAL insert position in bytes: the difference over a run is the WAL it wrote. */
+async function walPosition(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ bytes: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS bytes`);
+    return Number(rows[0]?.bytes ?? 0);
+  } finally {
+    await client.end();
+  }
+}
+
 async function main(): Promise<void> {
   const pgbench = findPgbench();
   note('building dist/ (npm run build)');
@@ -101,9 +114,16 @@ async function main(): Promise<void> {
       note(scenario.name);
       await analyzeBenchDatabase(database.url);
       api.resetPeakRss();
-      const ours = await measuredLoad(api, { connections, durationSeconds, ...scenario.load(fixtures) });
-      peakRss = Math.max(peakRss, api.peakRssMiB());
-      const baseline = await measuredLoad(bare, { connections, durationSeconds, ...scenario.load(fixtures) });
+      const walBefore = await walPosition(database.url);
+      const [ours, baseline] = await comparedLoad(
+        { server: api, load: { connections, ...scenario.load(fixtures) } },
+        { server: bare, load: { connections, ...scenario.load(fixtures) } },
+        durationSeconds,
+      );
+      const walBytes = (await walPosition(database.url)) - walBefore;
+      const operations = (ours.throughput + baseline.throughput) * durationSeconds; // ABBA: each ran the full duration in all
+      const rss = api.peakRssMiB();
+      peakRss = Math.max(peakRss, rss);
       const physical = pgbench
         ? await runPgbench({ pgbench, databaseUrl: database.url, clients: poolSize, durationSeconds, ...scenario.pgbench(fixtures) })
         : undefined;
@@ -113,7 +133,12 @@ async function main(): Promise<void> {
         { label: 'bare Koa + pg', measurement: baseline, ...(physical ? { ratios: { pgbench: baseline.throughput / physical.throughput } } : {}) },
         ...(physical ? [{ label: 'pgbench', measurement: physical }] : []),
       ];
-      output.push(table(scenario.name, scenario.operation, rows), '');
+      output.push(
+        table(scenario.name, scenario.operation, rows),
+        '',
+        `API peak RSS: ${rss.toFixed(0)} MiB. WAL written per operation (ours and bare): ${(walBytes / Math.max(1, operations)).toFixed(0)} bytes.`,
+        '',
+      );
       print(output.splice(0).join('\n'));
     }
 
@@ -123,7 +148,7 @@ async function main(): Promise<void> {
       const peer = await runPeerComparison({ api, bare, database, connections, durationSeconds, poolSize, serverEnv });
       peakRss = Math.max(peakRss, api.peakRssMiB());
       problems.push(...peer.problems);
-      print(peer.report + '\n');
+      print(`${peer.report}\n\nAPI peak RSS: ${api.peakRssMiB().toFixed(0)} MiB.\n`);
     }
 
     if (!options['skip-payments'] && selected('payments')) {
@@ -132,7 +157,7 @@ async function main(): Promise<void> {
       const payments = await runPaymentDrain({ api, database, connections, durationSeconds, serverEnv });
       peakRss = Math.max(peakRss, api.peakRssMiB());
       problems.push(...payments.problems);
-      print(payments.report + '\n');
+      print(`${payments.report}\n\nAPI peak RSS: ${api.peakRssMiB().toFixed(0)} MiB.\n`);
     }
 
     print(`API process peak RSS under load: ${peakRss.toFixed(0)} MiB.`);

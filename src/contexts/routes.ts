@@ -84,12 +84,10 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
     const self = `/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: singleParam(ctx.query, 'cursor') })}`;
     const links: Record<string, ReturnType<typeof link>> = { self: link(self) };
     if (nextCursor) links['next'] = link(`/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: nextCursor })}`);
-    const document = {
-      _links: links,
-      count: items.length,
-      _embedded: { contexts: items.map((row) => JSON.parse(contextBody(row)) as unknown) },
-    };
-    sendConditionalRead(ctx, JSON.stringify(document));
+    // Each context's representation is already JSON text (executed ones are stored as sent):
+    // joined as they are, instead of parsed and serialized again (a third of the list's CPU).
+    const head = JSON.stringify({ _links: links, count: items.length }).slice(0, -1);
+    sendConditionalRead(ctx, `${head},"_embedded":{"contexts":[${items.map(contextBody).join(',')}]}}`);
   });
 
   router.get('/contexts/:id', async (ctx) => {

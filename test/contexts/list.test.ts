@@ -36,6 +36,14 @@ test('GET /contexts pages with a cursor, filters by state, and supports 304', as
   }
   t.deepEqual(all, [failedContext.id, succeeded, cancelled.id, expired.id, open.id]);
 
+  // The page is assembled from the stored representations as text: still compact, valid JSON,
+  // and each item exactly the context's own representation.
+  const whole = await tenant.request('GET', '/contexts');
+  t.is(JSON.stringify(whole.json), whole.text);
+  const single = await tenant.request('GET', `/contexts/${succeeded}`);
+  t.deepEqual(at<unknown[]>(whole.json, '_embedded', 'contexts')[1], single.json);
+  t.is(at(whole.json, 'count'), 5);
+
   const page = await tenant.request('GET', '/contexts?state=open');
   const etag = page.headers.get('etag') ?? '';
   t.is((await tenant.request('GET', '/contexts?state=open', { headers: { 'if-none-match': etag } })).status, 304);
