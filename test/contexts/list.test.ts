@@ -42,7 +42,7 @@ test('GET /contexts pages with a cursor, filters by state, and supports 304', as
   t.is(JSON.stringify(whole.json), whole.text);
   const single = await tenant.request('GET', `/contexts/${succeeded}`);
   t.deepEqual(at<unknown[]>(whole.json, '_embedded', 'contexts')[1], single.json);
-  t.is(at(whole.json, 'count'), 5);
+  t.is(at<number>(whole.json, 'count'), 5);
 
   const page = await tenant.request('GET', '/contexts?state=open');
   const etag = page.headers.get('etag') ?? '';
