@@ -2,44 +2,12 @@
 // same statements as the service (bench/sql.ts) with the least logic that can produce a
 // plausible answer: no validation, no problem documents, no HAL, no fingerprints, no retries.
 // Run: PORT=… DATABASE_URL=… node --import tsx bench/bare-server.ts
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import Koa, { type Context } from 'koa';
-import pg from 'pg';
-import { SQL, type Statement } from './sql.ts';
-
-const pool = new pg.Pool({
-  connectionString: process.env['DATABASE_URL'],
-  max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10),
-});
-pool.on('error', () => undefined);
-
-type Queryable = pg.Pool | pg.PoolClient;
-type Row = Record<string, unknown>;
-
-// Named statements, as the service sends them (src/db/prepared-statements.ts).
-const names = new Map<string, string>();
-async function run(db: Queryable, statement: Statement, values: unknown[]): Promise<Row[]> {
-  if (values.length === 0) return (await db.query(statement.text)).rows as Row[];
-  let name = names.get(statement.text);
-  if (name === undefined) names.set(statement.text, (name = `s${names.size}`));
-  return (await db.query({ name, text: statement.text, values })).rows as Row[];
-}
-
-async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await run(client, SQL.begin, []);
-    const result = await work(client);
-    await run(client, SQL.commit, []);
-    return result;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
+import type pg from 'pg';
+import { pool, postLegs, run, tenantOfAuthorization, transaction, type Row } from './baseline-db.ts';
+import { SQL } from './sql.ts';
 
 async function readBody(ctx: Context): Promise<{ action?: Record<string, unknown> }> {
   const chunks: Buffer[] = [];
@@ -47,25 +15,10 @@ async function readBody(ctx: Context): Promise<{ action?: Record<string, unknown
   return chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { action?: Record<string, unknown> });
 }
 
-// Keys found are trusted for 5 s, as the service does (AUTH_CACHE_TTL_SECONDS).
-const knownKeys = new Map<string, { tenant: string; until: number }>();
-async function authenticate(ctx: Context): Promise<string | undefined> {
-  const key = /^Bearer (.+)$/.exec(ctx.get('Authorization'))?.[1] ?? '';
-  const hash = createHash('sha256').update(key).digest();
-  const known = knownKeys.get(hash.toString('base64'));
-  if (known && known.until > Date.now()) return known.tenant;
-  const [row] = await run(pool, SQL.authenticate, [hash]);
-  const tenant = row?.['id'] as string | undefined;
-  if (tenant) knownKeys.set(hash.toString('base64'), { tenant, until: Date.now() + 5_000 });
-  return tenant;
-}
-
 /** Moves money between the accounts of a transfer or into a deposit's account; returns the entries. */
 async function move(client: pg.PoolClient, tenant: string, context: string, action: Record<string, unknown>): Promise<Row[]> {
   const amount = action['amount'] as number;
-  const legs = action['type'] === 'deposit' ? [[action['account'], amount]] : [[action['from'], -amount], [action['to'], amount]];
-  await run(client, SQL.lockAccounts, [tenant, legs.map(([account]) => account)]);
-  return run(client, SQL.postEntries, [legs.map(([account]) => account), legs.map(([, value]) => value), tenant, context]);
+  return postLegs(client, tenant, context, action['type'] === 'deposit' ? [[action['account'], amount]] : [[action['from'], -amount], [action['to'], amount]]);
 }
 
 /** Executes the action on a context row this transaction holds, records it and queues its event. */
@@ -130,7 +83,7 @@ async function postDeposit(ctx: Context, tenant: string): Promise<void> {
 const app = new Koa();
 app.use(async (ctx) => {
   if (ctx.path === '/healthz') return send(ctx, 200, '{}');
-  const tenant = await authenticate(ctx);
+  const tenant = await tenantOfAuthorization(ctx.get('Authorization'));
   if (!tenant) return send(ctx, 401, '{}');
   const id = /^\/contexts\/([0-9a-f-]{36})$/.exec(ctx.path)?.[1];
   if (id && ctx.method === 'PUT') return putContext(ctx, tenant, id);

@@ -1,5 +1,16 @@
 import { runLoad, type LoadOptions, type Measurement } from './load.ts';
+import type { BenchDatabase } from './database.ts';
 import { measureCpu, type BenchProcess } from './processes.ts';
+
+/** What every part of the bench gets: the API under test, its database, and the load to apply. */
+export interface BenchRun {
+  api: BenchProcess;
+  database: BenchDatabase;
+  connections: number;
+  durationSeconds: number;
+  /** The environment the service's processes are started with. */
+  serverEnv: Record<string, string>;
+}
 
 /** Load on `server`, with the CPU that the server, Postgres and the load generator spent per operation. */
 export async function measuredLoad(server: BenchProcess, load: Omit<LoadOptions, 'url'>): Promise<Measurement> {

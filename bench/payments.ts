@@ -5,18 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { analyzeBenchDatabase, type BenchDatabase } from './database.ts';
-import { measuredLoad } from './measured-load.ts';
-import { measureCpu, startBenchProcess, type BenchProcess } from './processes.ts';
+import { analyzeBenchDatabase } from './database.ts';
+import { measuredLoad, type BenchRun } from './measured-load.ts';
+import { measureCpu, startBenchProcess } from './processes.ts';
 import { table } from './report.ts';
 
-export interface PaymentOptions {
-  api: BenchProcess;
-  database: BenchDatabase;
-  connections: number;
-  durationSeconds: number;
-  serverEnv: Record<string, string>;
-}
+export type PaymentOptions = BenchRun;
 
 /** Give up on the drain after this long; what was left is reported. */
 const DRAIN_LIMIT_MS = 180_000;

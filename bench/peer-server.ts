@@ -3,11 +3,11 @@
 // as the bare server's /deposits, bench/sql.ts). POST /deposits is the handler alone (the
 // no-idempotency baseline), POST /keyed/deposits the same handler behind the middleware.
 // Run: PORT=… DATABASE_URL=… REDIS_URL=… node dist/bench/peer-server.js
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express, { type Request, type Response } from 'express';
-import pg from 'pg';
-import { SQL, type Statement } from './sql.ts';
+import { pool, postLegs, run, tenantOfAuthorization, transaction, type Row } from './baseline-db.ts';
+import { SQL } from './sql.ts';
 
 interface IdempotencyService {
   isHit(req: Request): boolean;
@@ -26,46 +26,12 @@ const require = createRequire(import.meta.url);
 const idempotencyModule = require('express-idempotency') as IdempotencyModule;
 const RedisAdapter = (require('express-idempotency-redis-adapter') as { default: RedisAdapterClass }).default;
 
-const pool = new pg.Pool({
-  connectionString: process.env['DATABASE_URL'],
-  max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10),
-});
-pool.on('error', () => undefined);
-const names = new Map<string, string>();
-async function run(db: pg.Pool | pg.PoolClient, statement: Statement, values: unknown[]): Promise<Record<string, unknown>[]> {
-  if (values.length === 0) return (await db.query(statement.text)).rows as Record<string, unknown>[];
-  let name = names.get(statement.text);
-  if (name === undefined) names.set(statement.text, (name = `s${names.size}`));
-  return (await db.query({ name, text: statement.text, values })).rows as Record<string, unknown>[];
-}
-
-const knownKeys = new Map<string, string>();
-async function tenantOf(req: Request): Promise<string | undefined> {
-  const hash = createHash('sha256').update(/^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '').digest();
-  const known = knownKeys.get(hash.toString('base64'));
-  if (known) return known;
-  const [row] = await run(pool, SQL.authenticate, [hash]);
-  const tenant = row?.['id'] as string | undefined;
-  if (tenant) knownKeys.set(hash.toString('base64'), tenant);
-  return tenant;
-}
-
 /** The deposit transaction of bench/sql.ts REQUEST_STATEMENTS.plainDeposit. */
-async function deposit(tenant: string, account: string, amount: number): Promise<Record<string, unknown>[]> {
-  const client = await pool.connect();
-  try {
-    await run(client, SQL.begin, []);
+async function deposit(tenant: string, account: string, amount: number): Promise<Row[]> {
+  return transaction(async (client) => {
     const [context] = await run(client, SQL.insertContext, [tenant, randomUUID(), null, 86_400]);
-    await run(client, SQL.lockAccounts, [tenant, [account]]);
-    const entries = await run(client, SQL.postEntries, [[account], [amount], tenant, context?.['id']]);
-    await run(client, SQL.commit, []);
-    return entries;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return postLegs(client, tenant, context?.['id'], [[account, amount]]);
+  });
 }
 
 const adapter = new RedisAdapter({ connectionConfig: { url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' } });
@@ -79,7 +45,7 @@ async function handle(req: Request, res: Response, keyed: boolean): Promise<void
   // The middleware answered a duplicate itself (a replay, or an error it passed on).
   if (keyed && idempotencyModule.getSharedIdempotencyService().isHit(req)) return;
   try {
-    const tenant = await tenantOf(req);
+    const tenant = await tenantOfAuthorization(req.get('authorization'));
     if (!tenant) {
       res.status(401).json({});
       return;

@@ -9,16 +9,11 @@ import { type Measurement } from './load.ts';
 import { runPgbench, scriptLine, findPgbench } from './pgbench.ts';
 import { startBenchProcess, type BenchProcess } from './processes.ts';
 import { table } from './report.ts';
-import { comparedLoad } from './measured-load.ts';
+import { comparedLoad, type BenchRun } from './measured-load.ts';
 
-export interface PeerOptions {
-  api: BenchProcess;
+export interface PeerOptions extends BenchRun {
   bare: BenchProcess;
-  database: BenchDatabase;
-  connections: number;
-  durationSeconds: number;
   poolSize: number;
-  serverEnv: Record<string, string>;
 }
 
 const BURSTS = 20;
