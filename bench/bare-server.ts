@@ -30,8 +30,8 @@ async function executeOn(client: pg.PoolClient, tenant: string, row: Row, action
   const body = JSON.stringify({ id: context, state: 'succeeded', version, action, result });
   await run(client, SQL.recordExecution, [
     'succeeded', version, JSON.stringify(action), 'bare', JSON.stringify(result), null, 200, body, tenant, context, row['version'],
+    `msg_${randomUUID()}`, 'context.succeeded', `{"type":"context.succeeded","data":${body}}`,
   ]);
-  await run(client, SQL.enqueueWebhooks, [`msg_${randomUUID()}`, 'context.succeeded', body, tenant]);
   return body;
 }
 

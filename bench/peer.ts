@@ -121,8 +121,7 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         scriptLine('lockAccounts', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]" }),
         scriptLine('postEntries', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]", amounts: "'{1}'", context: ':c_id' }),
         scriptLine('recordExecution', { version: '2', expectedVersion: '1', error: 'NULL', context: ':c_id', status: '201' }),
-        scriptLine('enqueueWebhooks'),
-        'commit;',
+            'commit;',
       ].join('\n');
       physical = await runPgbench({
         pgbench,
@@ -132,7 +131,7 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         script,
         variables: {
           tenant: database.tenantId, ttl: '86400', fingerprint: 'f'.repeat(64), state: 'succeeded', open: 'open',
-          action: '{"type":"deposit","amount":1}', result: '{"entries":[]}', body: '{}', eventType: 'context.succeeded', eventId: 'msg_bench',
+          action: '{"type":"deposit","amount":1}', result: '{"entries":[]}', body: '{}', eventType: 'context.succeeded', eventId: 'msg_bench', payload: '{}',
         },
       });
     }

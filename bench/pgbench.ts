@@ -69,6 +69,8 @@ export async function runPgbench(run: PgbenchRun): Promise<Measurement> {
       child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`pgbench exited with ${code}:\n${text}`))));
     });
     const tps = Number(/tps = ([\d.]+)/.exec(output)?.[1] ?? 'NaN');
+    // A script error (an undefined variable, a failing statement) aborts clients, not pgbench.
+    if (!Number.isFinite(tps) || /aborted|error/i.test(output)) throw new Error(`pgbench did not run cleanly:\n${output.slice(0, 2_000)}`);
     const failed = Number(/number of failed transactions: (\d+)/.exec(output)?.[1] ?? '0');
     const latencies: number[] = [];
     for (const file of (await readdir(dir)).filter((name) => name.startsWith('log'))) {

@@ -58,6 +58,7 @@ function baseVariables(fixtures: Fixtures): Record<string, string> {
     open: 'open',
     eventType: 'context.succeeded',
     eventId: 'msg_bench',
+    payload: '{}',
     status: '200',
   };
 }
@@ -70,7 +71,6 @@ function transferStatements(hot: boolean): string[] {
     scriptLine('lockAccounts', { accounts }),
     scriptLine('postEntries', { accounts, amounts: "'{-1,1}'", context: ':c_id' }),
     scriptLine('recordExecution', { version: '2', expectedVersion: '1', error: 'NULL', context: ':c_id' }),
-    scriptLine('enqueueWebhooks'),
   ];
 }
 

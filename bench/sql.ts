@@ -42,16 +42,17 @@ export const SQL = {
      SELECT tenant_id, id, $4, amount, balance FROM moved ORDER BY leg RETURNING id, account_id, context_id, amount, balance_after, created_at`,
     'accounts', 'amounts', 'tenant', 'context',
   ),
+  /** The outcome and its webhook event (one delivery per endpoint of the tenant) in one statement. */
   recordExecution: statement(
-    `update "contexts" set "state" = $1, "version" = $2, "action" = $3, "fingerprint" = $4, "result" = $5, "error" = $6,
-     "response_status" = $7, "response_body" = $8, "updated_at" = now()
-     where "tenant_id" = $9 and "id" = $10 and "version" = $11`,
+    `with "recorded" as (update "contexts" set "state" = $1, "version" = $2, "action" = $3, "fingerprint" = $4, "result" = $5,
+     "error" = $6, "response_status" = $7, "response_body" = $8, "updated_at" = now()
+     where "tenant_id" = $9 and "id" = $10 and "version" = $11 returning "tenant_id"),
+     "queued" as (insert into "webhook_deliveries" ("tenant_id", "endpoint_id", "event_id", "event_type", "payload")
+     select "e"."tenant_id", "e"."id", $12 as "event_id", $13 as "event_type", $14 as "payload" from "webhook_endpoints" as "e"
+     inner join "recorded" as "r" on "r"."tenant_id" = "e"."tenant_id" returning "endpoint_id")
+     select count(*) as "recorded" from "recorded"`,
     'state', 'version', 'action', 'fingerprint', 'result', 'error', 'status', 'body', 'tenant', 'context', 'expectedVersion',
-  ),
-  enqueueWebhooks: statement(
-    `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, payload)
-     SELECT tenant_id, id, $1, $2, $3 FROM webhook_endpoints WHERE tenant_id = $4`,
-    'eventId', 'eventType', 'payload', 'tenant',
+    'eventId', 'eventType', 'payload',
   ),
   listContexts: statement(`select ${contextColumns} from "contexts" where "tenant_id" = $1 order by "seq" desc limit $2`, 'tenant', 'limit'),
   claimKey: statement(
@@ -74,18 +75,18 @@ export type StatementName = keyof typeof SQL;
  */
 export const REQUEST_STATEMENTS = {
   /** PUT /contexts/{new id} with If-None-Match: * and a transfer. */
-  oneShotTransfer: ['findContext', 'begin', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit'],
+  oneShotTransfer: ['findContext', 'begin', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'commit'],
   /** POST /contexts (no body). */
   createContext: ['begin', 'insertContext', 'commit'],
   /** PUT /contexts/{id} with If-Match and a transfer. */
-  executeTransfer: ['findContext', 'begin', 'lockContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit'],
+  executeTransfer: ['findContext', 'begin', 'lockContext', 'lockAccounts', 'postEntries', 'recordExecution', 'commit'],
   /** The same PUT again, or GET /contexts/{id} (200 or 304). */
   readContext: ['findContext'],
   /** GET /contexts?limit=20. */
   listContexts: ['listContexts'],
   /** POST /contexts with Idempotency-Key and a deposit. */
   keyedDeposit: [
-    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'enqueueWebhooks', 'commit',
+    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postEntries', 'recordExecution', 'commit',
   ],
   /** The baseline of the keyed-POST comparison: the deposit transaction with no idempotency at all. */
   plainDeposit: ['begin', 'insertContext', 'lockAccounts', 'postEntries', 'commit'],

@@ -9,6 +9,7 @@ import { ActionRegistry } from './actions/registry.ts';
 import { ContextService, type TerminalStateHook } from './contexts/service.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
 import { webhookEventHook } from './webhooks/hook.ts';
+import { contextWebhookEvent } from './webhooks/outbox.ts';
 import { contextRoutes } from './contexts/routes.ts';
 import { authenticateTenant, type AuthState, type TenantState } from './http/auth.ts';
 import { docsRoutes } from './http/docs.ts';
@@ -57,6 +58,8 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
     defaultTtlSeconds: deps.config.contextTtlSeconds,
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
     onTerminalState: deps.onTerminalState ?? webhookEventHook,
+    // Without a hook of the caller's, the webhook outbox is written by the recording statement.
+    ...(deps.onTerminalState ? {} : { outboxEvent: contextWebhookEvent }),
   });
   return contextRoutes(contexts, deps.db, deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS);
 }

@@ -137,7 +137,8 @@ async function main(): Promise<void> {
 
   if (role === 'api' || role === 'all') {
     const listener = ContextChangeListener.forPool(pool, log);
-    const app = createApp({ pool, db, config, logger: log, listener, onTerminalState: webhookEventHook, ...(metrics ? { metrics } : {}) });
+    // onTerminalState stays the default: the webhook outbox, fused with the recording statement.
+    const app = createApp({ pool, db, config, logger: log, listener, ...(metrics ? { metrics } : {}) });
     // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.
     const server = createHttpServer(app, { logger: log });
     await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));

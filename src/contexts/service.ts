@@ -32,6 +32,7 @@ import {
   recordExecution,
   type ContextRow,
   type ListFilter,
+  type OutboxEvent,
 } from './repository.ts';
 
 export interface ContextResponse {
@@ -59,6 +60,12 @@ export interface ContextServiceOptions {
   onTerminalState?: TerminalStateHook;
   /** Enables long-polls; without it Prefer: wait is ignored. */
   listener?: ContextChangeListener;
+  /**
+   * The default outbox, fused: an execution's final state and its webhook event are written by
+   * one statement instead of the record and then `onTerminalState` (src/webhooks/outbox.ts).
+   * Cancellations still go through `onTerminalState`.
+   */
+  outboxEvent?: (state: 'succeeded' | 'failed', representation: string) => OutboxEvent;
 }
 
 /** Suggested wait before a client looks at a processing context again. */
@@ -133,6 +140,7 @@ export class ContextService {
   private readonly defaultTtlSeconds: number;
   private readonly onTerminalState: TerminalStateHook;
   private readonly listener: ContextChangeListener | undefined;
+  private readonly outboxEvent: ContextServiceOptions['outboxEvent'];
 
   constructor(options: ContextServiceOptions) {
     this.db = options.db;
@@ -140,6 +148,7 @@ export class ContextService {
     this.defaultTtlSeconds = options.defaultTtlSeconds;
     this.onTerminalState = options.onTerminalState ?? (async () => undefined);
     this.listener = options.listener;
+    this.outboxEvent = options.outboxEvent;
   }
 
   async create(
@@ -290,6 +299,7 @@ export class ContextService {
       lastError: null,
     });
     const responseBody = JSON.stringify(representation);
+    const fusedEvent = outcome.state !== 'processing' && this.outboxEvent ? this.outboxEvent(outcome.state, responseBody) : undefined;
     await recordExecution(trx, {
       tenantId,
       id: row.id,
@@ -301,8 +311,8 @@ export class ContextService {
       error,
       responseStatus: answer,
       responseBody,
-    });
-    if (outcome.state !== 'processing') await this.onTerminalState(trx, tenantId, outcome.state, representation);
+    }, fusedEvent);
+    if (outcome.state !== 'processing' && !fusedEvent) await this.onTerminalState(trx, tenantId, outcome.state, representation);
     const etag = contextETag({ ...row, state: outcome.state, version });
     const response: ContextResponse = { status: answer, body: responseBody, etag, replayed: false };
     if (answer !== 200) response.location = contextPath(row.id);

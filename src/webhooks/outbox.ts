@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
+import type { OutboxEvent } from '../contexts/repository.ts';
 
 /** The events the service emits, each when a context reaches that final state. */
 export const WEBHOOK_EVENT_TYPES = ['context.succeeded', 'context.failed', 'context.cancelled'] as const;
@@ -22,6 +23,17 @@ export interface WebhookEvent {
 /** The body every endpoint receives, byte for byte: `{"type":…,"timestamp":…,"data":…}`. */
 export function webhookPayload(event: WebhookEvent, occurredAt: Date): string {
   return JSON.stringify({ type: event.type, timestamp: occurredAt.toISOString(), data: event.data });
+}
+
+/**
+ * The webhook event of a context's final state, for ContextService to queue with the statement
+ * that records the state (src/contexts/repository.ts). `representation` is the context's JSON
+ * text; the payload is the same bytes webhookPayload would produce from it.
+ */
+export function contextWebhookEvent(state: 'succeeded' | 'failed' | 'cancelled', representation: string): OutboxEvent {
+  const type = `context.${state}`;
+  const timestamp = new Date().toISOString();
+  return { eventId: `msg_${randomUUID()}`, type, payload: `{"type":${JSON.stringify(type)},"timestamp":"${timestamp}","data":${representation}}` };
 }
 
 /**

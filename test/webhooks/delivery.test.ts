@@ -129,6 +129,30 @@ test.serial('enqueue writes one row per endpoint of the tenant, in the caller\'s
   await db.deleteFrom('webhook_deliveries').execute();
 });
 
+test.serial('an executed action queues its event in the statement that records it: one row per endpoint, the answer as data', async (t) => {
+  const tenant = await server.newTenant('fused');
+  const a = await register(tenant, '/fused/a');
+  const b = await register(tenant, '/fused/b');
+  const account = await tenant.createAccount();
+  const context = await tenant.createContext();
+  const reply = await tenant.request('PUT', `/contexts/${context.id}`, {
+    headers: { 'if-match': context.etag },
+    body: { action: { type: 'deposit', account, amount: 5 } },
+  });
+  t.is(reply.status, 200);
+  const written = await rows(tenant.id);
+  t.deepEqual(written.map((row) => row.endpoint_id).sort(), [a.id, b.id].sort(), 'once per endpoint, not twice');
+  const [first, second] = written;
+  t.is(first?.event_id, second?.event_id);
+  t.regex(first?.event_id ?? '', /^msg_[0-9a-f-]{36}$/);
+  t.is(first?.event_type, 'context.succeeded');
+  const payload = JSON.parse(first?.payload ?? '') as { type: string; timestamp: string; data: unknown };
+  t.deepEqual(Object.keys(payload), ['type', 'timestamp', 'data']);
+  t.is(new Date(payload.timestamp).toISOString(), payload.timestamp);
+  t.deepEqual(payload.data, reply.json, 'the event carries the representation the client got');
+  await server.database.pool.query('DELETE FROM webhook_deliveries WHERE tenant_id = $1', [tenant.id]);
+});
+
 test.serial('down, then failing, then up: retried with backoff, then every event arrives signed, once per endpoint', async (t) => {
   const db = server.database.db;
   const tenant = await server.newTenant('outage');
