@@ -53,14 +53,13 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
       ttlSeconds: keyTtlSeconds,
       ...(oneShotId === undefined ? {} : { keyRequired: ONE_SHOT_NEEDS_KEY, contextId: oneShotId }),
       async execute(trx, key) {
-        if (action === undefined || key === undefined) {
+        if (action === undefined || oneShotId === undefined || key === undefined) {
           return { response: storedRepresentation(await service.create(tenantId, input.ttlSeconds, trx, key ?? null)) };
         }
         // The context's fingerprint is its action's, as if it had been PUT: a later PUT of the same action replays.
         const oneShot = { action, ...(input.ttlSeconds === undefined ? {} : { ttlSeconds: input.ttlSeconds }) };
-        const contextId = oneShotId ?? randomUUID();
-        const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key, contextId);
-        return { response: storedRepresentation(created), contextId };
+        const created = await service.createAndExecute(trx, tenantId, oneShot, fingerprintJson({ action }), key, oneShotId);
+        return { response: storedRepresentation(created), contextId: oneShotId };
       },
       async replay(trx, row) {
         if (row.context_id === null) return { status: row.response_status ?? 201, body: row.response_body ?? '', headers: row.response_headers };
