@@ -100,8 +100,9 @@ CREATE TABLE public.contexts (
     locked_until timestamp with time zone,
     last_error text,
     idempotency_key text,
+    phase_outputs jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT contexts_recorded_check CHECK (((state = ANY (ARRAY['processing'::text, 'succeeded'::text, 'failed'::text])) = ((fingerprint IS NOT NULL) AND (response_body IS NOT NULL)))),
-    CONSTRAINT contexts_recovery_point_check CHECK ((recovery_point = ANY (ARRAY['accepted'::text, 'charge_confirmed'::text, 'finished'::text]))),
+    CONSTRAINT contexts_recovery_point_check CHECK ((recovery_point ~ '^[a-z][a-z0-9_-]{0,63}$'::text)),
     CONSTRAINT contexts_state_check CHECK ((state = ANY (ARRAY['open'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
@@ -368,7 +369,7 @@ CREATE UNIQUE INDEX contexts_page ON public.contexts USING btree (tenant_id, seq
 -- Name: contexts_runnable; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX contexts_runnable ON public.contexts USING btree (run_after) WHERE (state = 'processing'::text);
+CREATE INDEX contexts_runnable ON public.contexts USING btree (((action ->> 'type'::text)), run_after) WHERE (state = 'processing'::text);
 
 --
 -- Name: contexts_state_page; Type: INDEX; Schema: public; Owner: -

@@ -8,8 +8,6 @@ import type { Database } from './db/schema.ts';
 import { ActionRegistry } from './actions/registry.ts';
 import { ContextService, type TerminalStateHook } from './contexts/service.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
-import { webhookEventHook } from './webhooks/hook.ts';
-import { contextWebhookEvent } from './webhooks/outbox.ts';
 import { contextRoutes } from './contexts/routes.ts';
 import { authenticateTenant, type AuthState, type TenantState } from './http/auth.ts';
 import { docsRoutes } from './http/docs.ts';
@@ -20,7 +18,7 @@ import { requestLog } from './http/request-log.ts';
 import { routeResolver } from './http/route-template.ts';
 import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
-import { paymentAction } from './payments/action.ts';
+import { createPaymentAction, type PaymentActionOptions } from './payments/action.ts';
 import { tenantRoutes } from './tenants/routes.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 
@@ -33,7 +31,7 @@ export interface AppDeps {
   actions?: ActionRegistry;
   /** Wakes long-polls; one is made from the pool when not given. */
   listener?: ContextChangeListener;
-  /** Runs inside the transaction of every final state change; default: the webhook outbox. */
+  /** Runs inside the transaction of every final state change, after the webhook event is queued. */
   onTerminalState?: TerminalStateHook;
   /** Served at /metrics; default: a registry of this app's own over `pool` and `db`. */
   metrics?: ServiceMetrics;
@@ -42,8 +40,9 @@ export interface AppDeps {
 /** Idempotency-Key retention when the configuration does not say (24 h, as Stripe keeps keys). */
 export const DEFAULT_KEY_TTL_SECONDS = 86_400;
 
-export function defaultActions(): ActionRegistry {
-  return new ActionRegistry().register(depositAction).register(transferAction).register(paymentAction);
+/** The bundled actions: deposit and transfer (synchronous), payment (asynchronous, through `processor`). */
+export function defaultActions(options: PaymentActionOptions = {}): ActionRegistry {
+  return new ActionRegistry().register(depositAction).register(transferAction).register(createPaymentAction(options));
 }
 
 export type ContextRouterDeps = Pick<AppDeps, 'pool' | 'db' | 'logger' | 'actions' | 'listener' | 'onTerminalState'> & {
@@ -57,9 +56,7 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
     actions: deps.actions ?? defaultActions(),
     defaultTtlSeconds: deps.config.contextTtlSeconds,
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
-    onTerminalState: deps.onTerminalState ?? webhookEventHook,
-    // Without a hook of the caller's, the webhook outbox is written by the recording statement.
-    ...(deps.onTerminalState ? {} : { outboxEvent: contextWebhookEvent }),
+    ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
   });
   return contextRoutes(contexts, deps.db, deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS);
 }

@@ -10,7 +10,9 @@ import { pino, type Logger } from 'pino';
 import { createContextRouter, defaultActions, DEFAULT_KEY_TTL_SECONDS } from './app.ts';
 import type { ActionRegistry } from './actions/registry.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
-import type { TerminalStateHook } from './contexts/service.ts';
+import type { TerminalStateHook } from './contexts/state-writer.ts';
+import { reconcileJobs, type ReconcileOptions, type ReconcileReport } from './phases/reconcile.ts';
+import { Worker, type WorkerOptions } from './phases/worker.ts';
 import { createDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import type { Database } from './db/schema.ts';
@@ -37,7 +39,7 @@ export interface ContextEngineOptions {
   pool: pg.Pool;
   /** A Kysely instance over that pool, if the host has one already; default `createDatabase(pool)`. */
   db?: Kysely<Database>;
-  /** The action types contexts may execute; default `defaultActions()` (deposit, transfer, payment). */
+  /** The action types contexts may execute (synchronous and asynchronous); default `defaultActions()` (deposit, transfer, payment). */
   actions?: ActionRegistry;
   /** Default: the service's own `Authorization: Bearer <api key>` of a tenant (see createTenant). */
   authenticate?: Authenticate;
@@ -45,7 +47,10 @@ export interface ContextEngineOptions {
   contextTtlSeconds?: number;
   /** How long an Idempotency-Key is remembered; default 86 400 (24 h). */
   idempotencyKeyTtlSeconds?: number;
-  /** Runs inside the transaction of every final state change; default: the webhook outbox. */
+  /**
+   * Runs inside the transaction of every final state change (requests, workers, reconciliation),
+   * after the engine has queued the change's webhook event: it adds to the outbox, never replaces it.
+   */
   onTerminalState?: TerminalStateHook;
   /** Where unexpected errors (answered 500/503) are logged; default a pino logger on stdout. */
   logger?: Logger;
@@ -64,6 +69,13 @@ export interface ContextEngine {
   readonly db: Kysely<Database>;
   /** Applies the engine's forward-only migrations (db/migrations); returns the names applied now. */
   migrate(): Promise<string[]>;
+  /**
+   * A worker for the engine's asynchronous actions (same registry, database, logger and hook):
+   * `await engine.createWorker({ concurrency: 8 }).run(untilSignal())`.
+   */
+  createWorker(options?: Partial<Omit<WorkerOptions, 'db' | 'actions'>>): Worker;
+  /** Reconciles the asynchronous actions that have a reconcile hook (see reconcileJobs). */
+  reconcile(options?: Partial<Omit<ReconcileOptions, 'onTerminalState'>>): Promise<ReconcileReport>;
   /** Closes the long-poll LISTEN connection; the pool stays the host's to end. */
   close(): Promise<void>;
 }
@@ -118,6 +130,21 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
     async migrate() {
       return migrate(options.pool);
     },
+    createWorker: (workerOptions = {}) =>
+      new Worker({
+        logger: logger.child({ role: 'worker' }),
+        ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
+        ...workerOptions,
+        db,
+        actions,
+      }),
+    reconcile: (reconcileOptions = {}) =>
+      reconcileJobs(db, actions, {
+        repair: true,
+        logger,
+        ...reconcileOptions,
+        ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
+      }),
     close: () => listener.close(),
   };
 }

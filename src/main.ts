@@ -1,11 +1,11 @@
 // Starts one role of the service:
 //   api        the HTTP API
-//   worker     completes asynchronous actions (card payments) and delivers webhooks; run several
+//   worker     runs the phases of asynchronous actions (card payments), delivers webhooks; run several
 //   processor  the bundled card-processor simulator
 //   all        all three in one process: the development mode behind `npm start`
 import path from 'node:path';
 import { pino } from 'pino';
-import { createApp } from './app.ts';
+import { createApp, defaultActions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
 import { createDatabase, createPool } from './db/database.ts';
@@ -18,9 +18,9 @@ import { ProcessorClient } from './payments/processor-client.ts';
 import { FaultConfigError, loadFaultConfig } from './processor/faults.ts';
 import { startProcessor } from './processor/server.ts';
 import { ensureDevTenant } from './tenants/dev-tenant.ts';
-import { webhookEventHook } from './webhooks/hook.ts';
 import { runWebhookDeliverer } from './webhooks/deliverer.ts';
-import { Worker } from './worker/worker.ts';
+import { DEFAULT_PROCESSOR_URL } from './payments/action.ts';
+import { Worker } from './phases/worker.ts';
 import { runKeySweeper } from './idempotency/sweeper.ts';
 
 const ROLES = ['api', 'worker', 'processor', 'all'] as const;
@@ -106,15 +106,16 @@ async function main(): Promise<void> {
   }
 
   if (role === 'worker' || role === 'all') {
+    const processor = new ProcessorClient({ baseUrl: processorUrl ?? DEFAULT_PROCESSOR_URL, timeoutMs: config.processorTimeoutMs });
     const worker = new Worker({
       db,
-      processor: new ProcessorClient({ baseUrl: processorUrl ?? 'http://127.0.0.1:3001', timeoutMs: config.processorTimeoutMs }),
-      onTerminalState: webhookEventHook,
+      actions: defaultActions({ processor }),
       logger: log.child({ role: 'worker' }),
       leaseSeconds: config.workerLeaseSeconds,
       maxAttempts: config.workerMaxAttempts,
       concurrency: config.workerConcurrency,
       ...(metrics ? { onLeaseTakeover: () => metrics.leaseTakeovers.inc() } : {}),
+      ...(process.env['FAILPOINT'] ? { crashAt: process.env['FAILPOINT'] } : {}),
     });
     const abort = new AbortController();
     const running = Promise.all([

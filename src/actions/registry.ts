@@ -1,48 +1,73 @@
 // Actions are what a context executes. Each kind registers a handler; the engine validates the
 // request against the handler's schema and runs it inside the transaction that bumps the
 // context's version, so the effect and the record of it commit (or roll back) together.
+// Synchronous actions are defined here; asynchronous ones, whose work a worker finishes in
+// phases, in async-action.ts.
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { ProblemError, type ProblemDocument } from '../http/problems.ts';
 import { bodyValidator, type JsonSchema } from '../http/validation.ts';
+import type { PhasePlan } from './async-action.ts';
 
 export interface ActionScope {
   readonly tenantId: string;
   readonly contextId: string;
 }
 
-/**
- * A business outcome; each is recorded and none is a protocol error. `processing` accepts an
- * asynchronous action: the context answers 202 and a worker completes it (see src/worker/).
- */
+/** The outcome of a synchronous action; each is recorded and none is a protocol error. */
 export type ActionOutcome =
   | { readonly state: 'succeeded'; readonly result: Record<string, unknown> }
-  | { readonly state: 'failed'; readonly error: ProblemDocument }
-  | { readonly state: 'processing' };
+  | { readonly state: 'failed'; readonly error: ProblemDocument };
 
-export interface ActionDefinition<A> {
+/** What executing an action decided: an outcome, or (asynchronous actions) acceptance as a job. */
+export type ExecutionOutcome = ActionOutcome | { readonly state: 'processing'; readonly accepted: unknown };
+
+export interface ActionDefinition<A, DB = Database> {
   readonly type: string;
   /** JSON Schema 2020-12 of the action object, including its `type` member. */
   readonly schema: JsonSchema;
-  /** Throw a ProblemError (422) for an action that cannot run at all; it rolls everything back. */
-  execute(trx: Transaction<Database>, scope: ActionScope, action: A): Promise<ActionOutcome>;
+  /**
+   * Runs in the request's transaction with the context row locked; what it writes through `trx`
+   * commits exactly once, with the record a retry is answered from. Throw a ProblemError (422)
+   * for an action that cannot run at all: everything is rolled back.
+   */
+  execute(trx: Transaction<DB>, scope: ActionScope, action: A): Promise<ActionOutcome>;
 }
 
 export interface ActionHandler {
   readonly type: string;
   readonly schema: JsonSchema;
-  /** Validates the action (422 `invalid-action`) and returns the step that executes it. */
-  prepare(action: unknown): (trx: Transaction<Database>, scope: ActionScope) => Promise<ActionOutcome>;
+  /** Validates the action (422 `invalid-action`) and returns the step that executes (or accepts) it. */
+  prepare(action: unknown): (trx: Transaction<Database>, scope: ActionScope) => Promise<ExecutionOutcome>;
+  /** Asynchronous actions only: the phases a worker runs after the 202. */
+  readonly plan?: PhasePlan;
 }
 
-export function defineAction<A>(definition: ActionDefinition<A>): ActionHandler {
+export const ACTION_TYPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function checkActionType(type: string): void {
+  if (!ACTION_TYPE.test(type)) throw new TypeError(`Action type ${JSON.stringify(type)} must match ${ACTION_TYPE}`);
+}
+
+export function defineAction<A, DB = Database>(definition: ActionDefinition<A, DB>): ActionHandler {
+  checkActionType(definition.type);
   const validate = bodyValidator<A>(definition.schema, 'invalid-action');
   return {
     type: definition.type,
     schema: definition.schema,
     prepare(action) {
       const valid = validate(action);
-      return (trx, scope) => definition.execute(trx, scope, valid);
+      return async (trx, scope) => {
+        // The engine's transaction; the host's own tables are in it too (DB describes them).
+        const outcome: { state?: unknown } = await definition.execute(trx as unknown as Transaction<DB>, scope, valid);
+        if (outcome.state !== 'succeeded' && outcome.state !== 'failed') {
+          throw new TypeError(
+            `Action "${definition.type}" answered state ${JSON.stringify(outcome.state)}; a synchronous action ends succeeded or failed ` +
+              '(define an asynchronous one with defineAsyncAction).',
+          );
+        }
+        return outcome as ActionOutcome;
+      };
     },
   };
 }
@@ -70,6 +95,13 @@ export class ActionRegistry {
 
   types(): string[] {
     return [...this.#handlers.keys()];
+  }
+
+  /** The asynchronous action types and their phase plans: what a worker of this registry claims. */
+  asynchronous(): Map<string, PhasePlan> {
+    const plans = new Map<string, PhasePlan>();
+    for (const [type, handler] of this.#handlers) if (handler.plan) plans.set(type, handler.plan);
+    return plans;
   }
 
   /** Validates a request body `{"action": {...}}` (422 on any violation) and prepares its execution. */

@@ -40,7 +40,10 @@ export interface ContextsTable {
   created_at: Generated<Date>;
   updated_at: Timestamp;
   expires_at: Timestamp;
-  recovery_point: 'accepted' | 'charge_confirmed' | 'finished' | null;
+  /** The last step of an asynchronous action that committed: 'accepted', a phase's name, 'finished'. */
+  recovery_point: string | null;
+  /** What the accepting step and each committed phase saved, by step name (src/phases/). */
+  phase_outputs: ColumnType<Record<string, unknown>, string | undefined, string>;
   attempts: Generated<number>;
   run_after: Date | string | null;
   locked_by: string | null;

@@ -106,12 +106,13 @@ export class ProcessorClient {
   }
 
   /** One request; the timeout covers the whole exchange, body included. Never throws. */
-  private async request(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  private async request(method: string, path: string, headers: Record<string, string> = {}, body?: string, signal?: AbortSignal): Promise<Reply> {
     try {
+      const timeout = AbortSignal.timeout(this.timeoutMs);
       const response = await fetch(this.baseUrl + path, {
         method,
         headers: { accept: 'application/json, application/problem+json', ...headers },
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
         ...(body === undefined ? {} : { body }),
       });
       const text = await response.text();
@@ -127,13 +128,14 @@ export class ProcessorClient {
     }
   }
 
-  /** Charges once per key: repeat with the same key and request until the outcome is known. */
-  async createCharge(idempotencyKey: string, request: ChargeRequest): Promise<ChargeOutcome> {
+  /** Charges once per key: repeat with the same key and request until the outcome is known. `signal` ends the wait early. */
+  async createCharge(idempotencyKey: string, request: ChargeRequest, signal?: AbortSignal): Promise<ChargeOutcome> {
     const reply = await this.request(
       'POST',
       '/charges',
       { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       JSON.stringify({ amount: request.amount, currency: request.currency, source: request.source }),
+      signal,
     );
     // No answer at all: the request may have been charged before the connection failed or the
     // timeout fired.
@@ -166,8 +168,8 @@ export class ProcessorClient {
   }
 
   /** The charge recorded under this key, if the processor has one. Never throws. */
-  async getCharge(idempotencyKey: string): Promise<LookupOutcome> {
-    const reply = await this.request('GET', `/charges/${encodeURIComponent(idempotencyKey)}`);
+  async getCharge(idempotencyKey: string, signal?: AbortSignal): Promise<LookupOutcome> {
+    const reply = await this.request('GET', `/charges/${encodeURIComponent(idempotencyKey)}`, {}, undefined, signal);
     if (reply.kind === 'failed') return { kind: 'unknown', reason: reply.reason };
     if (reply.status === 200) {
       const charge = parseCharge(reply.json);

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { compileOnce } from '../db/compiled-query.ts';
 import type { Database } from '../db/schema.ts';
-import type { OutboxEvent } from '../contexts/repository.ts';
+import type { OutboxEvent } from '../contexts/state-statements.ts';
 
 /** The events the service emits, each when a context reaches that final state. */
 export const WEBHOOK_EVENT_TYPES = ['context.succeeded', 'context.failed', 'context.cancelled'] as const;

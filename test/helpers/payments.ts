@@ -1,22 +1,69 @@
 // A payment rig: the API over a test database, the processor simulator on the same database
 // (its own schema), and workers made on demand.
+import type { Kysely } from 'kysely';
 import { pino } from 'pino';
+import { defaultActions } from '../../src/app.ts';
+import type { Database } from '../../src/db/schema.ts';
+import type { PaymentProcessor } from '../../src/payments/action.ts';
 import { ProcessorClient } from '../../src/payments/processor-client.ts';
+import { Worker, type WorkerOptions } from '../../src/phases/worker.ts';
 import { startProcessor, type RunningProcessor } from '../../src/processor/server.ts';
-import { webhookEventHook } from '../../src/webhooks/hook.ts';
-import { Worker, type WorkerOptions } from '../../src/worker/worker.ts';
 import { startTestServer, type TestServer } from './server.ts';
 
 export const CLIENT_TIMEOUT_MS = 300;
+
+export type RigWorkerOptions = Partial<Omit<WorkerOptions, 'actions'>> & { processor?: PaymentProcessor };
 
 export interface PaymentRig {
   server: TestServer;
   processor: RunningProcessor;
   client: ProcessorClient;
-  worker(options?: Partial<WorkerOptions>): Worker;
+  worker(options?: RigWorkerOptions): Worker;
   /** Runs the workers until no context is processing and due, or the time is up. */
   drain(workers: Worker[], timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Runs the workers' runOnce until no processing context is due (parked ones are not), or the time is up. */
+export async function drainJobs(db: Kysely<Database>, workers: Worker[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const due = await db
+      .selectFrom('contexts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'processing')
+      .where('run_after', 'is not', null)
+      .executeTakeFirstOrThrow();
+    if (Number(due.n) === 0) return;
+    if (Date.now() > deadline) throw new Error(`${due.n} jobs still processing after ${timeoutMs} ms`);
+    const outcomes = await Promise.all(workers.map((worker) => worker.runOnce()));
+    if (outcomes.every((outcome) => outcome === undefined)) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A processor that charges every card at once, for tests that only need payments to finish. */
+export const chargingProcessor: PaymentProcessor = {
+  async createCharge(key, request) {
+    return { kind: 'charged', charge: { id: `ch_${key.slice(-12)}`, idempotencyKey: key, ...request, status: 'succeeded', createdAt: new Date().toISOString() } };
+  },
+  async getCharge() {
+    return { kind: 'not-found' };
+  },
+};
+
+export function testWorker(db: Kysely<Database>, options: RigWorkerOptions = {}): Worker {
+  const { processor = chargingProcessor, ...rest } = options;
+  return new Worker({
+    db,
+    actions: defaultActions({ processor }),
+    logger: pino({ level: 'silent' }),
+    leaseSeconds: 2,
+    backoffBaseMs: 5,
+    backoffCapMs: 100,
+    maxAttempts: 100,
+    pollMs: 10,
+    ...rest,
+  });
 }
 
 export async function startPaymentRig(): Promise<PaymentRig> {
@@ -29,32 +76,8 @@ export async function startPaymentRig(): Promise<PaymentRig> {
     server,
     processor,
     client,
-    worker: (options = {}) =>
-      new Worker({
-        db: server.database.db,
-        processor: client,
-        onTerminalState: webhookEventHook,
-        logger: pino({ level: 'silent' }),
-        workerId: `test-worker-${++made}`,
-        leaseSeconds: 2,
-        backoffBaseMs: 5,
-        backoffCapMs: 100,
-        maxAttempts: 100,
-        pollMs: 10,
-        ...options,
-      }),
-    async drain(workers, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const { rows } = await server.database.pool.query(
-          "SELECT count(*)::int AS n FROM contexts WHERE state = 'processing' AND run_after IS NOT NULL",
-        );
-        if (rows[0].n === 0) return;
-        if (Date.now() > deadline) throw new Error(`${rows[0].n} payments still processing after ${timeoutMs} ms`);
-        const outcomes = await Promise.all(workers.map((worker) => worker.runOnce()));
-        if (outcomes.every((outcome) => outcome === undefined)) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
+    worker: (options = {}) => testWorker(server.database.db, { processor: client, workerId: `test-worker-${++made}`, ...options }),
+    drain: (workers, timeoutMs) => drainJobs(server.database.db, workers, timeoutMs),
     async close() {
       await processor.close();
       await server.close();

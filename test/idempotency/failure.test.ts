@@ -2,17 +2,15 @@
 // and its retry with the same key executes exactly once.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { webhookEventHook } from '../../src/webhooks/hook.ts';
 import { withTestServer } from '../helpers/server.ts';
 
 let failNext = 0;
 const server = withTestServer(test, {
-  async onTerminalState(trx, tenantId, state, representation) {
+  async onTerminalState() {
     if (failNext > 0) {
       failNext--;
       throw new Error('injected failure before commit');
     }
-    await webhookEventHook(trx, tenantId, state, representation);
   },
 });
 

@@ -3,14 +3,19 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { processorKeyFor } from '../../src/payments/repository.ts';
-import { reconcile } from '../../src/payments/reconcile.ts';
-import { webhookEventHook } from '../../src/webhooks/hook.ts';
-import { FAILPOINTS } from '../../src/worker/failpoints.ts';
+import { pino } from 'pino';
+import { defaultActions } from '../../src/app.ts';
+import { failpointNames } from '../../src/phases/failpoints.ts';
+import { phaseKey } from '../../src/phases/keys.ts';
+import { reconcileJobs } from '../../src/phases/reconcile.ts';
 import { at, type TenantClient } from '../helpers/server.ts';
 import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
 
 let rig: PaymentRig;
+const reconcile = () => reconcileJobs(rig.server.database.db, defaultActions({ processor: rig.client }), { repair: true, logger: pino({ level: 'silent' }) });
+const chargeKey = (tenantId: string, contextId: string) => phaseKey({ tenantId, contextId }, 'charge');
+// Every boundary of the payment's phases: before-charge, after-charge, committed-charge, before-credit, …
+const FAILPOINTS = failpointNames(defaultActions().asynchronous().get('payment')?.phases ?? []);
 test.before(async () => {
   rig = await startPaymentRig();
 });
@@ -84,7 +89,7 @@ test.serial('tok_ok: 202, then succeeded with the charge id; duplicates replay t
   t.is(replay.status, 200);
   t.is(replay.headers.get('idempotent-replayed'), 'true');
   t.is(replay.text, done.text);
-  const lookup = await rig.client.getCharge(processorKeyFor(tenant.id, id));
+  const lookup = await rig.client.getCharge(chargeKey(tenant.id, id));
   t.is(lookup.kind, 'found');
   const events = await rig.server.database.pool.query('SELECT event_type FROM webhook_deliveries WHERE tenant_id = $1', [tenant.id]);
   t.deepEqual(events.rows, [{ event_type: 'context.succeeded' }]);
@@ -144,8 +149,8 @@ test.serial('after the attempts run out the payment stays processing with its at
   t.like(parked.json as object, { state: 'processing', attempts: 2 });
   t.regex(at(parked.json, 'lastError'), /503|unknown|refus/i);
   rig.processor.faults.refuseBeforeChargeRate = 0;
-  const report = await reconcile(rig.server.database.db, rig.client, { repair: true, onTerminalState: webhookEventHook });
-  t.true(report.differences.some((d) => d.kind === 'parked-without-charge' && d.contextId === id && d.repaired));
+  const report = await reconcile();
+  t.true(report.jobs.some((job) => job.outcome === 'resumed' && job.contextId === id), 'no charge at the processor: resumed with the same key');
   await rig.drain([worker]);
   t.is(at((await tenant.request('GET', `/contexts/${id}`)).json, 'state'), 'succeeded');
   checkInvariants(t, await audit(tenant));
@@ -157,13 +162,14 @@ test.serial('reconciliation credits a charge the worker never recorded, exactly 
   const id = await pay(tenant, account, 700);
   // The charge happened, but the worker "died" before recording anything: park the job.
   await rig.server.database.pool.query("UPDATE contexts SET run_after = NULL WHERE id = $1", [id]);
-  const charged = await rig.client.createCharge(processorKeyFor(tenant.id, id), { amount: 700, currency: 'EUR', source: 'tok_ok' });
+  const charged = await rig.client.createCharge(chargeKey(tenant.id, id), { amount: 700, currency: 'EUR', source: 'tok_ok' });
   t.is(charged.kind, 'charged');
-  const first = await reconcile(rig.server.database.db, rig.client, { repair: true, onTerminalState: webhookEventHook });
-  t.true(first.differences.some((d) => d.kind === 'charge-without-credit' && d.contextId === id && d.repaired));
+  const first = await reconcile();
+  t.true(first.jobs.some((job) => job.outcome === 'finished' && job.contextId === id), 'the charge was found and credited');
   t.is(await tenant.balance(account), 700);
-  const second = await reconcile(rig.server.database.db, rig.client, { repair: true, onTerminalState: webhookEventHook });
-  t.false(second.differences.some((d) => d.contextId === id), 'nothing left to repair');
+  const second = await reconcile();
+  t.false(second.jobs.some((job) => job.contextId === id), 'nothing left to repair');
+  t.false(second.findings.some((finding) => finding.contextId === id));
   t.is(await tenant.balance(account), 700);
   checkInvariants(t, await audit(tenant));
 });
@@ -179,8 +185,8 @@ test.serial('a charge whose credit no longer fits the balance limit ends failed 
   t.is(at(done.json, 'error', 'type'), 'https://idempotence.dev/problems/balance-limit-exceeded');
   t.regex(at(done.json, 'error', 'charge'), /^ch_/);
   t.is(await tenant.balance(account), Number.MAX_SAFE_INTEGER - 10);
-  const report = await reconcile(rig.server.database.db, rig.client, { repair: true, onTerminalState: webhookEventHook });
-  t.true(report.differences.some((d) => d.kind === 'charge-on-failed-context' && d.contextId === id && !d.repaired));
+  const report = await reconcile();
+  t.true(report.findings.some((finding) => finding.kind === 'charge-on-failed-context' && finding.contextId === id));
 });
 
 test.serial('a processing context changes its ETag with the worker\'s progress; the replayed 202 keeps the one it was sent with', async (t) => {
@@ -265,7 +271,8 @@ for (const point of FAILPOINTS) {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
     t.is(signal, 'SIGKILL', `the child died at ${point}: ${output}`);
-    t.is(at((await tenant.request('GET', `/contexts/${id}`)).json, 'state'), 'processing');
+    // Past the last phase's commit the payment has ended; at every other point it waits for a takeover.
+    t.is(at((await tenant.request('GET', `/contexts/${id}`)).json, 'state'), point === 'committed-credit' ? 'succeeded' : 'processing');
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // the child's 1 s lease runs out
     await rig.drain([rig.worker()]);
     t.is(at((await tenant.request('GET', `/contexts/${id}`)).json, 'state'), 'succeeded');

@@ -319,8 +319,10 @@ test.serial('runWebhookDeliverer delivers what is enqueued while it runs, and st
   const stop = new AbortController();
   const running = runWebhookDeliverer(db, { signal: stop.signal, pollMs: 50 });
   await enqueueWebhookEvent(db, tenant.id, { type: 'context.cancelled', data: { id: 'loop' } });
+  // Until the delivery is recorded, not merely received: an abort in between would (rightly) leave it undelivered.
   const deadline = Date.now() + 5_000;
-  while (receiver.received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const recorded = async () => (await rows(tenant.id)).every((row) => row.delivered);
+  while (!(receiver.received.length > 0 && (await recorded())) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   stop.abort();
   await running;
   t.is(receiver.received.length, 1);

@@ -2,7 +2,7 @@
 // LOCKED like a separate worker's, and still handles every payment exactly once.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import type { ChargeRequester } from '../../src/worker/payment-job.ts';
+import type { PaymentProcessor } from '../../src/payments/action.ts';
 import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
 
 let rig: PaymentRig;
@@ -29,7 +29,8 @@ test('a worker with concurrency 4 has four charges in flight at once and ends ev
   // The real processor, behind a gate that counts how many calls wait in it at once.
   let inFlight = 0;
   let most = 0;
-  const gated: ChargeRequester = {
+  const gated: PaymentProcessor = {
+    getCharge: (key) => rig.client.getCharge(key),
     async createCharge(key, request) {
       inFlight++;
       most = Math.max(most, inFlight);

@@ -3,7 +3,7 @@
 // does not.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { claimNextJob } from '../../src/worker/jobs.ts';
+import { claimNextJob } from '../../src/phases/jobs.ts';
 import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
 
 let rig: PaymentRig;
@@ -29,13 +29,13 @@ test.serial('claimNextJob names the previous lease holder; the worker reports a 
   const db = rig.server.database.db;
   const id = await acceptPayment();
 
-  const first = await claimNextJob(db, 'crashed-worker', 5);
+  const first = await claimNextJob(db, 'crashed-worker', 5, ['payment']);
   t.is(first?.contextId, id);
   t.is(first?.previousHolder, null, 'nobody held it before');
   await expireLeases(); // the holder died: its lease runs out
 
   // The same worker again is no takeover.
-  const again = await claimNextJob(db, 'crashed-worker', 5);
+  const again = await claimNextJob(db, 'crashed-worker', 5, ['payment']);
   t.is(again?.previousHolder, 'crashed-worker');
   await expireLeases();
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { retryDelaySeconds } from '../../src/worker/payment-job.ts';
+import { retryDelaySeconds } from '../../src/phases/backoff.ts';
 
 test('retry delays double per attempt from the base, stay within [d/2, d], and stop at the cap', (t) => {
   t.is(retryDelaySeconds(1, 500, 60_000, () => 1), 0.5);

@@ -1,0 +1,96 @@
+// Reconciliation, for every asynchronous action that has a reconcile hook: each processing job
+// that no worker holds (parked ones, and ones waiting for their next attempt) is claimed like a
+// worker would, and its pending external phase is not run but looked up by the hook. The answer
+// goes through the same conditional commits a worker's would, so running this beside live
+// workers can never do anything twice. Actions' audit hooks add what single jobs cannot show.
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { ACCEPTED, type AuditFinding, type PhasePlan } from '../actions/async-action.ts';
+import type { ActionRegistry } from '../actions/registry.ts';
+import type { TerminalStateHook } from '../contexts/state-writer.ts';
+import type { Database } from '../db/schema.ts';
+import { claimJobForReconciliation, DEFAULT_LEASE_SECONDS, unheldJobs, type ClaimedJob } from './jobs.ts';
+import { phaseKey } from './keys.ts';
+import { runJob, type JobResult } from './runner.ts';
+
+export interface JobReconciliation {
+  tenantId: string;
+  contextId: string;
+  type: string;
+  /** The recovery point the job was at. */
+  recoveryPoint: string;
+  /**
+   * finished: settled (succeeded or failed); handed-on: the pending phase had happened, the job
+   * went on and is due for a worker; resumed: it had not happened, the job is due again now;
+   * unknown: nothing could be told, left as it was (a person should look); lease-lost: a worker
+   * took it meanwhile. A dry run says what it would do: would-advance, would-settle,
+   * would-resume, would-run (the pending phase is local), unknown.
+   */
+  outcome: JobResult | 'would-advance' | 'would-settle' | 'would-resume' | 'would-run';
+}
+
+export interface ReconcileReport {
+  jobs: JobReconciliation[];
+  findings: (AuditFinding & { type: string })[];
+}
+
+export interface ReconcileOptions {
+  /** false: look and report only (a dry run); nothing is written. */
+  repair: boolean;
+  logger: Logger;
+  onTerminalState?: TerminalStateHook;
+  /** At most this many jobs per action type in one run (default 10 000). */
+  limit?: number;
+}
+
+async function dryRun(job: ClaimedJob, plan: PhasePlan): Promise<JobReconciliation['outcome']> {
+  const index = job.recoveryPoint === ACCEPTED ? 0 : plan.phases.findIndex((phase) => phase.name === job.recoveryPoint) + 1;
+  const phase = plan.phases[index];
+  if (!phase || phase.kind === 'transactional') return 'would-run';
+  const scope = { tenantId: job.tenantId, contextId: job.contextId };
+  const answer = await plan
+    .reconcile?.({ scope, action: job.action, outputs: job.outputs, attempt: job.attempts, key: phaseKey(scope, phase.name), signal: AbortSignal.timeout(DEFAULT_LEASE_SECONDS * 1000), phase: phase.name })
+    .catch(() => undefined);
+  if (!answer) return 'unknown';
+  return answer.kind === 'next' ? 'would-advance' : answer.kind === 'retry' ? 'would-resume' : 'would-settle';
+}
+
+export async function reconcileJobs(db: Kysely<Database>, actions: ActionRegistry, options: ReconcileOptions): Promise<ReconcileReport> {
+  const holder = `reconcile-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const report: ReconcileReport = { jobs: [], findings: [] };
+  for (const [type, plan] of actions.asynchronous()) {
+    if (plan.reconcile) {
+      for (const candidate of await unheldJobs(db, [type], options.limit ?? 10_000)) {
+        const where = { tenantId: candidate.tenantId, contextId: candidate.contextId, type, recoveryPoint: candidate.recoveryPoint };
+        if (!options.repair) {
+          report.jobs.push({ ...where, outcome: await dryRun(candidate, plan) });
+          continue;
+        }
+        const job = await claimJobForReconciliation(db, holder, DEFAULT_LEASE_SECONDS, candidate.tenantId, candidate.contextId);
+        if (!job) {
+          report.jobs.push({ ...where, outcome: 'lease-lost' });
+          continue;
+        }
+        const outcome = await runJob(job, plan, {
+          db,
+          holder,
+          leaseSeconds: DEFAULT_LEASE_SECONDS,
+          logger: options.logger,
+          maxAttempts: Number.MAX_SAFE_INTEGER,
+          backoffBaseMs: 0,
+          backoffCapMs: 0,
+          ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
+        }, 'reconcile');
+        report.jobs.push({ ...where, recoveryPoint: job.recoveryPoint, outcome });
+      }
+    }
+    if (plan.audit) for (const finding of await plan.audit(db)) report.findings.push({ ...finding, type });
+  }
+  return report;
+}
+
+/** Jobs and findings that need a person: what makes the reconcile command exit 2. */
+export function unresolved(report: ReconcileReport): number {
+  return report.jobs.filter((job) => job.outcome === 'unknown').length + report.findings.length;
+}

@@ -1,0 +1,106 @@
+// One attempt at a job, phase by phase from its last recovery point:
+//   accepted ──phase 1──▶ phase 1 ──phase 2──▶ … ──last phase──▶ finished
+// An unknown outcome (retry) is never guessed at: the job is given back with a backoff, and
+// the next attempt, by this worker or another, runs the same phase again with the same key.
+// In reconciliation mode the pending external phase is not run: the action's reconcile hook
+// says what it did, and the job goes on from that, up to the next external phase.
+import type { Logger } from 'pino';
+import { ACCEPTED, type PhasePlan } from '../actions/async-action.ts';
+import { done, type PhaseResult } from '../actions/phase-results.ts';
+import { retryDelaySeconds } from './backoff.ts';
+import { crashIfArmed } from './failpoints.ts';
+import { releaseJob, type ClaimedJob } from './jobs.ts';
+import { phaseKey } from './keys.ts';
+import { callExternal, commitExternal, runTransactional, type StepDeps } from './step.ts';
+
+export interface RunnerDeps extends StepDeps {
+  logger: Logger;
+  /** Attempts before a job is parked, unless its action says otherwise. */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+}
+
+export type JobResult =
+  | 'finished' // the context ended succeeded or failed
+  | 'retry-scheduled' // given back, due again after a backoff
+  | 'parked' // out of attempts: processing, not due, waiting for reconciliation or a person
+  | 'lease-lost' // another worker has the job now; nothing was written
+  | 'resumed' // reconciliation: the pending phase did not happen; due again now, attempts reset
+  | 'handed-on' // reconciliation: went on as far as it may; due again now for a worker
+  | 'unknown'; // reconciliation: the hook could not tell (or there is none); left as it was
+
+/** Time an external call may take: up to shortly before the lease ends. */
+function leaseSignal(leaseEndsAt: number, leaseSeconds: number): AbortSignal {
+  const margin = Math.min(1_000, leaseSeconds * 100);
+  return AbortSignal.timeout(Math.max(1, leaseEndsAt - Date.now() - margin));
+}
+
+export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps, mode: 'work' | 'reconcile' = 'work'): Promise<JobResult> {
+  const scope = { tenantId: job.tenantId, contextId: job.contextId };
+  const outputs: Record<string, unknown> = { ...job.outputs };
+  let point = job.recoveryPoint;
+  let asked = false; // reconciliation asks its hook once, for the first external phase it meets
+  const given = (schedule: Parameters<typeof releaseJob>[3]) => releaseJob(deps.db, job, deps.holder, schedule);
+
+  const giveBack = async (result: Extract<PhaseResult, { kind: 'retry' }>, phase: string): Promise<JobResult> => {
+    const error = `attempt ${job.attempts}, phase ${phase}: ${result.reason}`;
+    if (mode === 'reconcile') return (await given({ delaySeconds: 0, error, resetAttempts: true })) ? 'resumed' : 'lease-lost';
+    const parked = job.attempts >= (plan.maxAttempts ?? deps.maxAttempts);
+    const delay = parked ? null : (result.delaySeconds ?? retryDelaySeconds(job.attempts, deps.backoffBaseMs, deps.backoffCapMs));
+    if (!(await given({ delaySeconds: delay, error }))) return 'lease-lost';
+    deps.logger.warn({ context: job.contextId, type: job.type, phase, attempts: job.attempts, reason: result.reason, parked }, 'phase outcome unknown');
+    return parked ? 'parked' : 'retry-scheduled';
+  };
+
+  for (;;) {
+    const index = point === ACCEPTED ? 0 : plan.phases.findIndex((phase) => phase.name === point) + 1;
+    if (index === 0 && point !== ACCEPTED) {
+      return giveBack({ kind: 'retry', reason: `recovery point "${point}" is not a phase of "${plan.type}" (was the action changed?)` }, point);
+    }
+    const phase = plan.phases[index];
+    const call = { scope, action: job.action, outputs, attempt: job.attempts };
+    if (!phase) {
+      // A phase list that shrank in a deploy: what the last phase saved is the result.
+      const last = outputs[point];
+      const result = done(typeof last === 'object' && last !== null && !Array.isArray(last) ? (last as Record<string, unknown>) : {});
+      const committed = await commitExternal(job, point, point, result, deps);
+      return committed === 'finished' ? 'finished' : 'lease-lost';
+    }
+    crashIfArmed(deps.crashAt, 'before', phase.name);
+
+    let result: PhaseResult;
+    if (phase.kind === 'external') {
+      const signal = leaseSignal(job.leaseEndsAt, deps.leaseSeconds);
+      const key = phaseKey(scope, phase.name);
+      if (mode === 'reconcile') {
+        if (asked) return (await given({ delaySeconds: 0 })) ? 'handed-on' : 'lease-lost';
+        asked = true;
+        const answer = plan.reconcile ? await plan.reconcile({ ...call, key, signal, phase: phase.name }).catch(() => undefined) : undefined;
+        if (answer === undefined) return (await given('unchanged')) ? 'unknown' : 'lease-lost';
+        result = answer;
+      } else {
+        result = await callExternal(phase, { ...call, key, signal });
+      }
+      crashIfArmed(deps.crashAt, 'after', phase.name);
+      if (result.kind === 'retry') return giveBack(result, phase.name);
+      const started = Date.now();
+      const committed = await commitExternal(job, point, phase.name, result, deps);
+      if (committed === 'lease-lost') return 'lease-lost';
+      job.leaseEndsAt = started + deps.leaseSeconds * 1000;
+      crashIfArmed(deps.crashAt, 'committed', phase.name);
+      if (committed === 'finished') return 'finished';
+    } else {
+      const started = Date.now();
+      const step = await runTransactional(job, point, phase, call, deps);
+      result = step.result;
+      if (step.committed === 'lease-lost') return 'lease-lost';
+      if (step.committed === 'rolled-back') return giveBack(step.result as Extract<PhaseResult, { kind: 'retry' }>, phase.name);
+      job.leaseEndsAt = started + deps.leaseSeconds * 1000;
+      crashIfArmed(deps.crashAt, 'committed', phase.name);
+      if (step.committed === 'finished') return 'finished';
+    }
+    if (result.kind === 'next') outputs[phase.name] = result.output ?? null;
+    point = phase.name;
+  }
+}
