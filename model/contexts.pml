@@ -20,9 +20,9 @@
  *   clients         PutClient: two senders of the same payment (one loses its response and sends
  *                   the request again) and one of a deposit instead; DeleteClient
  *                   -> src/contexts/service.ts execute() and cancel()
- *   workers         Worker(1), Worker(2) -> src/worker/jobs.ts, src/worker/payment-job.ts,
- *                   src/payments/complete.ts; between any two commits one may die or give up
- *   reconciliation  Reconciler -> src/payments/reconcile.ts (npm run reconcile)
+ *   workers         Worker(1), Worker(2) -> src/phases/jobs.ts, runner.ts, step.ts and
+ *                   the payment's phases, src/payments/phases.ts; between any two commits one may die or give up
+ *   reconciliation  Reconciler -> src/phases/reconcile.ts with the payment's lookUpCharge (npm run reconcile)
  *   time            Clock: a lease runs out (locked_until < now()) at any moment, which is
  *                   weaker than the real assumption (a lease outlasts one processor call)
  *   properties      P1 P2 P3 P5 and the state machine: Invariants, in every reachable state;
@@ -63,7 +63,7 @@
 
 /* ---------------------------------------------------------------- sizes and budgets */
 #ifndef MAXATT
-#define MAXATT 2            /* WORKER_MAX_ATTEMPTS (src/worker/worker.ts DEFAULT_MAX_ATTEMPTS = 8) */
+#define MAXATT 2            /* WORKER_MAX_ATTEMPTS (src/phases/worker.ts DEFAULT_MAX_ATTEMPTS = 8) */
 #endif
 #ifndef LOST
 #define LOST 1              /* how many responses the retrying client loses */
@@ -389,7 +389,7 @@ end:
 
 /* ================================================================ workers */
 
-/* processorKeyFor (src/payments/repository.ts): ctx_<tenant>_<context>, the same for every attempt */
+/* phaseKey (src/phases/keys.ts): charge_<hash of tenant, context, phase>, the same for every attempt */
 #ifdef BUG_KEY_PER_ATTEMPT
 #define KEY(att) (att)
 #else
@@ -402,10 +402,12 @@ end:
 #define HOLDS(w) (locked_by == w)
 #endif
 
-/* completePayment (src/payments/complete.ts), one transaction under the context's row lock:
+/* the credit phase (src/payments/phases.ts) and writeContextState (src/contexts/state-writer.ts),
+   one transaction under the context's row lock (src/phases/step.ts runTransactional):
    state must be processing; with a guard (who != 0, the worker) the caller must be locked_by;
    credit (charged) or not (declined); state, version+1, recovery_point finished, lease cleared,
-   payments.charge_id. The reconciler calls it with who = 0 (no lease check). */
+   payments.charge_id. The reconciler calls it with who = 0 (no lease check; the code's reconciler
+   holds a lease of its own, which only removes interleavings). */
 inline complete_payment(who, resolution, ok) {
   d_step {
 #ifdef BUG_NO_STATE_CHECK
@@ -436,9 +438,9 @@ inline complete_payment(who, resolution, ok) {
   }
 }
 
-/* confirmCharge (src/worker/jobs.ts): UPDATE ... SET recovery_point = 'charge_confirmed',
-   last_error = NULL WHERE locked_by = me AND state = 'processing' AND recovery_point = 'accepted',
-   and payments.charge_id, in one transaction. */
+/* commitRecoveryPoint (src/phases/jobs.ts) after the charge phase: UPDATE ... SET recovery_point =
+   'charge', phase_outputs.charge = {chargeId}, last_error = NULL WHERE locked_by = me AND
+   state = 'processing' AND recovery_point = 'accepted' (charge_id_set: the saved output). */
 inline confirm_charge(me, ok) {
   d_step {
     ok = (HOLDS(me) && st == PROCESSING && rp == RP_ACCEPTED);
@@ -450,7 +452,7 @@ inline confirm_charge(me, ok) {
   }
 }
 
-/* rescheduleJob (src/worker/jobs.ts): WHERE locked_by = me AND state = 'processing'; run_after
+/* releaseJob (src/phases/jobs.ts): WHERE locked_by = me AND state = 'processing'; run_after
    later (due again) or NULL (parked, job.attempts >= maxAttempts); lease released; last_error. */
 inline reschedule(me, job_att) {
   d_step {
@@ -464,8 +466,8 @@ inline reschedule(me, job_att) {
 }
 
 /* Instead of its next step, the worker may
-   - die (a failpoint, src/worker/failpoints.ts; SIGKILL, OOM, a deploy): it never comes back;
-   - or give the job up (runOnce's catch in src/worker/worker.ts: a query failed, the connection
+   - die (a failpoint, src/phases/failpoints.ts; SIGKILL, OOM, a deploy): it never comes back;
+   - or give the job up (Worker.execute's catch in src/phases/worker.ts: a query failed, the connection
      broke): it goes on claiming jobs.
    Either way nothing of the step was committed ('inside-credit' kills it inside the credit
    transaction, which rolls back), and its lease stays until the Clock lets it run out. */
@@ -485,7 +487,7 @@ inline forget() {   /* the job is over (finished, rescheduled, or the lease was 
   job_att = 0; job_rp = 0; outcome = 0; ok = 0
 }
 
-/* Worker.run -> runOnce -> claimNextJob + runPaymentJob (src/worker/worker.ts, payment-job.ts).
+/* Worker.run -> claimNextJob + runJob (src/phases/worker.ts, runner.ts), the payment's phases.
    Each option below is one step; `crash()` next to a step is the failpoint before it. */
 proctype Worker(byte me) {
   byte job_att = 0, job_rp = 0, outcome = 0;

@@ -19,7 +19,7 @@ import type { Database } from './db/schema.ts';
 import { apiKeyAuthentication, unauthorized, type TenantState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { generateApiKey, hashApiKey } from './tenants/api-keys.ts';
-import { insertTenant } from './tenants/repository.ts';
+import { findTenantByKeyHash, insertTenant } from './tenants/repository.ts';
 
 /**
  * Decides the tenant of a request to /contexts: its `id` is the id of a row of `tenants` (see
@@ -157,4 +157,17 @@ export async function createTenant(db: Kysely<Database>, name: string): Promise<
   const apiKey = generateApiKey();
   const tenant = await insertTenant(db, name, hashApiKey(apiKey));
   return { id: tenant.id, name: tenant.name, apiKey };
+}
+
+/**
+ * The tenant whose API key is `apiKey`, added under `name` if no tenant has that key yet: for a
+ * host with one fixed tenant and a key from its configuration. Safe to call at every start, from
+ * several processes at once.
+ */
+export async function ensureTenant(db: Kysely<Database>, name: string, apiKey: string): Promise<{ id: string; name: string }> {
+  const hash = hashApiKey(apiKey);
+  await db.insertInto('tenants').values({ name, api_key_hash: hash }).onConflict((conflict) => conflict.column('api_key_hash').doNothing()).execute();
+  const tenant = await findTenantByKeyHash(db, hash);
+  if (!tenant) throw new Error('the tenant of this API key vanished');
+  return { id: tenant.id, name: tenant.name };
 }

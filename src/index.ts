@@ -42,7 +42,7 @@
  * not mount the router under a prefix. The engine reads request bodies itself; keep body parsers
  * of the host off `/contexts`.
  */
-export { createContextEngine, createTenant, type Authenticate, type ContextEngine, type ContextEngineOptions } from './engine.ts';
+export { createContextEngine, createTenant, ensureTenant, type Authenticate, type ContextEngine, type ContextEngineOptions } from './engine.ts';
 export { defaultActions } from './app.ts';
 export {
   ActionRegistry,

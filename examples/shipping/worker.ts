@@ -1,0 +1,28 @@
+// npm run example:shipping:worker — runs the phases of `ship-order` (run several), delivers the
+// webhooks and sweeps expired Idempotency-Keys, as the bundled service's worker does. Drains on
+// SIGTERM: the jobs in hand finish first. DATABASE_URL, SHIPPING_PROVIDER_URL,
+// WORKER_LEASE_SECONDS, LOG_LEVEL; FAILPOINT=<boundary>-<phase> for crash tests.
+import { runKeySweeper, runWebhookDeliverer, untilSignal } from '../../src/index.ts';
+import { migrateShipping } from './action.ts';
+import { createShippingEngine } from './app.ts';
+import { exampleSetup, wholeNumber } from './env.ts';
+
+const { logger, pool, providerUrl } = exampleSetup('worker');
+const engine = createShippingEngine({ pool, providerUrl, logger });
+await engine.migrate();
+await migrateShipping(engine.db);
+const failpoint = process.env['FAILPOINT']?.trim();
+const worker = engine.createWorker({
+  leaseSeconds: wholeNumber('WORKER_LEASE_SECONDS', 10),
+  concurrency: wholeNumber('WORKER_CONCURRENCY', 8),
+  ...(failpoint ? { crashAt: failpoint } : {}),
+});
+const signal = untilSignal();
+logger.info({ worker: worker.id, types: worker.types() }, 'shipping worker running');
+await Promise.all([
+  worker.run(signal),
+  runWebhookDeliverer(engine.db, { signal, logger }),
+  runKeySweeper(engine.db, { signal, logger }),
+]);
+await engine.close();
+await pool.end();
