@@ -1,12 +1,9 @@
 // docs/async-actions.md's walk-through, run as written against the shipping example with a
 // worker running; its `# →` comments are the expected output, line for line.
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import test from 'ava';
+import { runWalkthrough } from '../helpers/walkthrough.ts';
 import { API_KEY, startShippingRig, type ShippingRig } from './shipping-rig.ts';
 
-const run = promisify(execFile);
 let rig: ShippingRig;
 const stop = new AbortController();
 let worker: Promise<void> | undefined;
@@ -21,11 +18,7 @@ test.after.always(async () => {
 });
 
 test('the walk-through of docs/async-actions.md works as written and prints what it says', async (t) => {
-  const doc = await readFile('docs/async-actions.md', 'utf8');
-  const script = /<!-- walkthrough:start[^>]*-->\s*```sh\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(doc)?.[1];
-  if (!script) throw new Error('docs/async-actions.md has no walkthrough block');
-  const expected = script.split('\n').filter((line) => line.startsWith('# → ')).map((line) => line.slice('# → '.length));
+  const { expected, actual } = await runWalkthrough('docs/async-actions.md', { BASE: rig.base, KEY: API_KEY });
   t.true(expected.length >= 5);
-  const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], { env: { ...process.env, BASE: rig.base, KEY: API_KEY }, timeout: 30_000 });
-  t.deepEqual(stdout.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== ''), expected);
+  t.deepEqual(actual, expected);
 });

@@ -79,11 +79,15 @@ for (const [name, faults] of [
   test.serial(`provider faults — ${name}: every order shipped once, every context succeeded with its shipment`, async (t) => {
     Object.assign(rig.provider.faults, faults);
     const orders = Array.from({ length: 12 }, (_, i) => `order-${name.replace(/\W+/g, '-')}-${i}`);
+    const before = structuredClone(rig.provider.stats);
     try {
       const ids = await Promise.all(orders.map((order) => rig.ship(order)));
       await rig.drain([rig.worker(), rig.worker()], 30_000);
       Object.assign(rig.provider.faults, NO_FAULTS);
       await checkShipped(t, ids, orders);
+      const { stats } = rig.provider;
+      const injected = Object.entries(stats.faults).map(([kind, count]) => `${kind} ${count - before.faults[kind as keyof typeof before.faults]}`);
+      t.log(`${orders.length} orders, ${stats.requests - before.requests} provider requests, faults: ${injected.join(', ')}`);
     } finally {
       Object.assign(rig.provider.faults, NO_FAULTS);
     }
