@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { ProblemError } from '../http/problems.ts';
 import { fingerprintJson } from '../protocol/fingerprint.ts';
 import { readIdempotencyKey } from './header.ts';
@@ -49,7 +50,7 @@ export async function respondIdempotently(ctx: Context, post: IdempotentPost): P
   if (reading.kind === 'invalid') throw new ProblemError('invalid-idempotency-key', reading.detail);
   if (reading.kind === 'absent') {
     if (post.keyRequired) throw new ProblemError('idempotency-key-required', post.keyRequired);
-    const execution = await post.db.transaction().execute((trx) => post.execute(trx, undefined));
+    const execution = await inTransaction(post.db, (trx) => post.execute(trx, undefined));
     send(ctx, execution.response);
     return;
   }

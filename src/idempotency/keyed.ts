@@ -4,6 +4,7 @@
 // connection) left nothing behind, and its retry executes normally.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { ProblemError } from '../http/problems.ts';
 import { claimKey, findKey, recordKeyOutcome, type KeyRow, type KeyScope } from './repository.ts';
 
@@ -42,7 +43,7 @@ const MAX_ATTEMPTS = 3;
 
 export async function runWithIdempotencyKey(db: Kysely<Database>, request: KeyedRequest): Promise<KeyedOutcome> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const outcome = await db.transaction().execute(async (trx): Promise<KeyedOutcome | undefined> => {
+    const outcome = await inTransaction(db, async (trx): Promise<KeyedOutcome | undefined> => {
       const expiresAt = await claimKey(trx, request.scope, request.fingerprint, request.ttlSeconds, request.contextId ?? null);
       if (expiresAt) {
         const execution = await request.execute(trx);
