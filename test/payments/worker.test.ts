@@ -8,6 +8,8 @@ import { defaultActions } from '../../src/app.ts';
 import { failpointNames } from '../../src/phases/failpoints.ts';
 import { phaseKey } from '../../src/phases/keys.ts';
 import { reconcileJobs } from '../../src/phases/reconcile.ts';
+import { runWebhookDeliverer } from '../../src/webhooks/deliverer.ts';
+import { Receiver } from '../webhooks/receiver.ts';
 import { at, type TenantClient } from '../helpers/server.ts';
 import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
 
@@ -93,6 +95,32 @@ test.serial('tok_ok: 202, then succeeded with the charge id; duplicates replay t
   t.is(lookup.kind, 'found');
   const events = await rig.server.database.pool.query('SELECT event_type FROM webhook_deliveries WHERE tenant_id = $1', [tenant.id]);
   t.deepEqual(events.rows, [{ event_type: 'context.succeeded' }]);
+});
+
+test.serial('a long-poll wakes with the final state and the webhook delivered carries it, for a success and a decline', async (t) => {
+  const tenant = await rig.server.newTenant('observed');
+  const receiver = new Receiver();
+  await receiver.start();
+  await rig.server.database.pool.query("INSERT INTO webhook_endpoints (tenant_id, url, secret) VALUES ($1, $2, 'whsec_dGVzdA==')", [tenant.id, receiver.url('/pay')]);
+  const account = await tenant.createAccount();
+  const stop = new AbortController();
+  const running = Promise.all([rig.worker().run(stop.signal), runWebhookDeliverer(rig.server.database.db, { signal: stop.signal, pollMs: 20 })]);
+  try {
+    for (const [source, state] of [['tok_ok', 'succeeded'], ['tok_declined', 'failed']] as const) {
+      const id = await pay(tenant, account, 40, source);
+      const polled = await tenant.request('GET', `/contexts/${id}`, { headers: { prefer: 'wait=10', 'if-none-match': '"2"' } });
+      t.is(polled.status, 200);
+      t.is(at(polled.json, 'state'), state);
+      const deadline = Date.now() + 5_000;
+      const event = () => receiver.received.map((request) => JSON.parse(request.body) as { type: string; data: { id: string } }).find((body) => body.data.id === id);
+      while (!event() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      t.like(event(), { type: `context.${state}`, data: { id, state, version: 3 } });
+    }
+  } finally {
+    stop.abort();
+    await running;
+    await receiver.stop();
+  }
 });
 
 test.serial('tok_declined: failed with a payment-declined problem, nothing credited', async (t) => {
