@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', '.tmp/', 'dist/', 'eslint.config.js'] },
+  { ignores: ['node_modules/', '.data/', '.tmp/', 'dist/', 'eslint.config.js', 'test/package/fixture/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -33,6 +33,8 @@ export async function createShopApp(pool: pg.Pool, sessions: Map<string, string>
       const tenant = sessions.get(ctx.cookies.get('session') ?? '');
       return tenant === undefined ? undefined : { id: tenant };
     },
+    // What a 401 names in WWW-Authenticate (RFC 9110 §11.6.1): this service's own scheme.
+    challenge: 'Cookie name="session"',
   });
   await engine.migrate();
   await sql`CREATE TABLE IF NOT EXISTS greetings (id serial PRIMARY KEY, tenant_id uuid NOT NULL,

@@ -47,6 +47,8 @@ export function defaultActions(options: PaymentActionOptions = {}): ActionRegist
 
 export type ContextRouterDeps = Pick<AppDeps, 'pool' | 'db' | 'logger' | 'actions' | 'listener' | 'onTerminalState'> & {
   config: Pick<AppDeps['config'], 'contextTtlSeconds' | 'idempotencyKeyTtlSeconds'>;
+  /** The mount path of the routes; '' (the root) for the service. */
+  basePath?: string;
 };
 
 /** The /contexts routes over their service; the service mounts them, and so does the library (src/engine.ts). */
@@ -57,6 +59,7 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
     defaultTtlSeconds: deps.config.contextTtlSeconds,
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
     ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
+    ...(deps.basePath ? { basePath: deps.basePath } : {}),
   });
   return contextRoutes(contexts, deps.db, deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS);
 }

@@ -3,7 +3,8 @@
 // It builds the same router as the service (createContextRouter in app.ts), so the protocol —
 // preconditions, replays, Idempotency-Key, long-poll — is the service's, not a copy of it.
 import type Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa, { type Context, type Middleware } from 'koa';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
@@ -13,10 +14,10 @@ import { ContextChangeListener } from './contexts/change-listener.ts';
 import type { TerminalStateHook } from './contexts/state-writer.ts';
 import { reconcileJobs, type ReconcileOptions, type ReconcileReport } from './phases/reconcile.ts';
 import { Worker, type WorkerOptions } from './phases/worker.ts';
-import { createDatabase } from './db/database.ts';
-import { migrate } from './db/migrate.ts';
+import { createDatabase, poolForSchema } from './db/database.ts';
+import { checkSchemaName, migrate, searchPath } from './db/migrate.ts';
 import type { Database } from './db/schema.ts';
-import { apiKeyAuthentication, unauthorized, type TenantState } from './http/auth.ts';
+import { apiKeyAuthentication, BEARER_CHALLENGE, unauthorized, type TenantState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { generateApiKey, hashApiKey } from './tenants/api-keys.ts';
 import { findTenantByKeyHash, insertTenant } from './tenants/repository.ts';
@@ -54,6 +55,24 @@ export interface ContextEngineOptions {
   onTerminalState?: TerminalStateHook;
   /** Where unexpected errors (answered 500/503) are logged; default a pino logger on stdout. */
   logger?: Logger;
+  /**
+   * The mount path: `'/api'` serves `/api/contexts` and `/api/contexts/:id`, and links, Location
+   * headers and recorded representations name those paths. Default: the root.
+   */
+  prefix?: string;
+  /**
+   * The Postgres schema of every engine table and of its migration bookkeeping
+   * (`idempotence_migrations`); created by `migrate()`. The engine then queries through a pool of
+   * its own with that schema first on the search_path (then public, where an action may write
+   * the host's tables), so a host's `tenants`, `schema_migrations` or anything else is never
+   * touched. Default: public.
+   */
+  schema?: string;
+  /**
+   * The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1). Default: `Bearer realm="api"`
+   * with the built-in API keys; with your own `authenticate`, none unless you name your scheme here.
+   */
+  challenge?: string;
 }
 
 export interface ContextEngine {
@@ -76,12 +95,26 @@ export interface ContextEngine {
   createWorker(options?: Partial<Omit<WorkerOptions, 'db' | 'actions'>>): Worker;
   /** Reconciles the asynchronous actions that have a reconcile hook (see reconcileJobs). */
   reconcile(options?: Partial<Omit<ReconcileOptions, 'onTerminalState'>>): Promise<ReconcileReport>;
-  /** Closes the long-poll LISTEN connection; the pool stays the host's to end. */
+  /**
+   * The engine as a Node request handler, for Express, Fastify or node:http: `(req, res, next)`.
+   * Requests outside the engine's paths go to `next` (or get a 404 without one). Under Express,
+   * mount it at the root or under its prefix (`app.use('/api', engine.handler)` with `prefix:
+   * '/api'`); a body parser in front is fine: the engine uses the body it parsed.
+   */
+  readonly handler: (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+  /** The schema the engine's tables are in. */
+  readonly schema: string;
+  /** Closes the long-poll LISTEN connection (and the engine's own pool, with `schema`); the host's pool stays the host's to end. */
   close(): Promise<void>;
 }
 
 const INT8_OID = 20;
-const ENGINE_PATH = /^\/contexts(\/|$)/;
+
+function checkPrefix(prefix: string): string {
+  if (prefix === '' || prefix === '/') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) throw new TypeError(`prefix ${JSON.stringify(prefix)} must be a path like "/api" (no trailing slash)`);
+  return prefix;
+}
 
 function requireNumericInt8(pool: pg.Pool): void {
   const parse = (pool.options.types ?? pg.types).getTypeParser(INT8_OID, 'text') as (value: string) => unknown;
@@ -93,16 +126,22 @@ function requireNumericInt8(pool: pg.Pool): void {
 /** The /contexts routes of the service, ready to mount in another Koa application. */
 export function createContextEngine(options: ContextEngineOptions): ContextEngine {
   requireNumericInt8(options.pool);
-  const db = options.db ?? createDatabase(options.pool);
+  const prefix = checkPrefix(options.prefix ?? '');
+  const schema = checkSchemaName(options.schema ?? 'public');
+  // With a schema of its own the engine queries through its own pool (search_path set per connection).
+  const ownPool = schema === 'public' ? undefined : poolForSchema(options.pool, searchPath(schema));
+  const pool = ownPool ?? options.pool;
+  const db = options.db && !ownPool ? options.db : createDatabase(pool);
   const logger = options.logger ?? pino({ name: 'context-engine' });
   const actions = options.actions ?? defaultActions();
-  const listener = ContextChangeListener.forPool(options.pool, logger);
+  const listener = ContextChangeListener.forPool(pool, logger);
   const router = createContextRouter({
-    pool: options.pool,
+    pool,
     db,
     logger,
     actions,
     listener,
+    basePath: prefix,
     ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
     config: {
       contextTtlSeconds: options.contextTtlSeconds ?? 86_400,
@@ -110,29 +149,52 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
     },
   });
 
-  const authenticate = options.authenticate ?? apiKeyAuthentication(db);
+  const enginePath = new RegExp(`^${prefix.replaceAll('.', '\\.')}/contexts(/|$)`);
+  const builtIn = options.authenticate === undefined;
+  const authenticate: Authenticate = options.authenticate ?? apiKeyAuthentication(db);
+  const challenge = options.challenge ?? (builtIn ? BEARER_CHALLENGE : null);
   const problems = problemMiddleware(logger);
   const middleware: Middleware = (ctx, next) => {
-    if (!ENGINE_PATH.test(ctx.path)) return next();
+    if (!enginePath.test(ctx.path)) return next();
     return problems(ctx, async () => {
       const tenant = await authenticate(ctx);
-      if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '');
+      if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '', challenge);
       (ctx.state as Partial<TenantState>).tenant = { id: tenant.id };
       await next();
     });
   };
 
+  const inner = new Koa();
+  inner.use(middleware).use(router.routes()).use(router.allowedMethods());
+  const callback = inner.callback();
+  const handler: ContextEngine['handler'] = (req, res, next) => {
+    // Express strips the path it mounted a handler at from req.url; the engine's routes are absolute.
+    const original = (req as { originalUrl?: unknown }).originalUrl;
+    if (typeof original === 'string') req.url = original;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (!enginePath.test(path)) {
+      if (next) return next();
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    void callback(req, res);
+  };
+
   return {
     router,
     middleware,
+    handler,
     actions,
     db,
+    schema,
     async migrate() {
-      return migrate(options.pool);
+      return migrate(pool, { schema });
     },
     createWorker: (workerOptions = {}) =>
       new Worker({
         logger: logger.child({ role: 'worker' }),
+        basePath: prefix,
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
         ...workerOptions,
         db,
@@ -142,10 +204,17 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
       reconcileJobs(db, actions, {
         repair: true,
         logger,
+        basePath: prefix,
         ...reconcileOptions,
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
       }),
-    close: () => listener.close(),
+    async close() {
+      await listener.close();
+      if (ownPool) {
+        await db.destroy();
+        if (!ownPool.ended) await ownPool.end();
+      }
+    },
   };
 }
 

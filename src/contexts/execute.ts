@@ -19,6 +19,8 @@ export interface ExecutionDeps {
   actions: ActionRegistry;
   defaultTtlSeconds: number;
   onTerminalState?: TerminalStateHook;
+  /** The mount path of the routes ('' at the root). */
+  basePath: string;
 }
 
 const CREATE_ATTEMPTS = 3;
@@ -27,7 +29,7 @@ type Prepared = ReturnType<ActionRegistry['prepare']>;
 
 async function run(deps: ExecutionDeps, trx: Transaction<Database>, tenantId: string, row: ContextRow, prepared: Prepared, fingerprint: string, created: boolean): Promise<ContextResponse> {
   const outcome = await prepared.run(trx, { tenantId, contextId: row.id });
-  return writeContextState(trx, tenantId, row, { kind: 'execute', action: prepared.action, fingerprint, outcome, created }, deps.onTerminalState);
+  return writeContextState(trx, tenantId, row, { kind: 'execute', action: prepared.action, fingerprint, outcome, created }, deps);
 }
 
 /** PUT /contexts/{id}: execute, replay, create-and-execute, or refuse — exactly one of them. */
@@ -40,13 +42,13 @@ export async function executePut(deps: ExecutionDeps, tenantId: string, id: stri
       case 'reject':
         throw rejection(decision.reason, id, row, decision.detail);
       case 'replay':
-        return replay(row as ContextRow);
+        return replay(row as ContextRow, deps.basePath);
       case 'execute': {
         const prepared = deps.actions.prepare(decision.body);
         return inTransaction(deps.db, async (trx) => {
           const locked = await lockContext(trx, tenantId, id);
           const again = decidePut(locked && contextView(locked), conditions, body, creatable);
-          if (again.kind === 'replay') return replay(locked as ContextRow);
+          if (again.kind === 'replay') return replay(locked as ContextRow, deps.basePath);
           if (again.kind !== 'execute') {
             throw again.kind === 'reject' ? rejection(again.reason, id, locked, again.detail) : new Error('context vanished');
           }
@@ -91,9 +93,9 @@ export async function createAndExecute(
  * What a one-shot POST answers when repeated: the context's own record — the 202 while its
  * action is being completed, then the answer recorded when it ended.
  */
-export async function oneShotReplay(trx: Transaction<Database>, tenantId: string, contextId: string): Promise<ContextResponse> {
+export async function oneShotReplay(trx: Transaction<Database>, tenantId: string, contextId: string, basePath: string): Promise<ContextResponse> {
   const row = await findContext(trx, tenantId, contextId);
   if (!row) throw new Error(`keyed context ${contextId} is missing`);
-  if (row.state === 'processing') return replay(row);
-  return { status: row.response_status ?? 200, body: contextBody(row), etag: contextETag(row), replayed: true, location: contextPath(row.id) };
+  if (row.state === 'processing') return replay(row, basePath);
+  return { status: row.response_status ?? 200, body: contextBody(row, basePath), etag: contextETag(row), replayed: true, location: contextPath(row.id, basePath) };
 }

@@ -43,17 +43,17 @@ export function rejection(reason: Rejection, id: string, row: ContextRow | undef
 }
 
 /** The recorded answer again: the 202 while the action is still being completed, then the final 200. */
-export function replay(row: ContextRow): ContextResponse {
+export function replay(row: ContextRow, basePath = ''): ContextResponse {
   if (row.state === 'processing') {
     // The recorded 202 showed version N with no progress yet; its tag is the plain version.
     return {
       status: 202,
-      body: row.response_body ?? contextBody(row),
+      body: row.response_body ?? contextBody(row, basePath),
       etag: formatEntityTag(contextEntityTag({ state: 'processing', version: row.version })),
       replayed: true,
-      location: contextPath(row.id),
+      location: contextPath(row.id, basePath),
       retryAfter: PROCESSING_RETRY_AFTER_SECONDS,
     };
   }
-  return { status: 200, body: contextBody(row), etag: contextETag(row), replayed: true };
+  return { status: 200, body: contextBody(row, basePath), etag: contextETag(row), replayed: true };
 }

@@ -4,8 +4,12 @@ import { contextEntityTag, type ContextView } from '../protocol/preconditions.ts
 import { formatEntityTag } from '../protocol/entity-tag.ts';
 import type { ContextRow } from './repository.ts';
 
-export function contextPath(id: string): string {
-  return `/contexts/${id}`;
+/**
+ * The path of a context under `basePath`, the engine's mount point ('' at the root, '/api' when
+ * mounted there): links, Location headers and the recorded representations all name it.
+ */
+export function contextPath(id: string, basePath = ''): string {
+  return `${basePath}/contexts/${id}`;
 }
 
 export function contextView(row: ContextRow): ContextView {
@@ -39,8 +43,8 @@ export interface ContextFields {
 }
 
 /** The HAL representation. Links say what may be done next: execute and cancel only while open. */
-export function renderContext(fields: ContextFields): Record<string, unknown> {
-  const self = contextPath(fields.id);
+export function renderContext(fields: ContextFields, basePath = ''): Record<string, unknown> {
+  const self = contextPath(fields.id, basePath);
   const links: Links = { self: link(self) };
   if (fields.state === 'open') {
     links['execute'] = link(self, 'PUT {"action": {...}} with If-Match');
@@ -63,7 +67,7 @@ export function renderContext(fields: ContextFields): Record<string, unknown> {
 }
 
 /** The representation of a row, with what a transaction is about to change laid over it. */
-export function renderContextRow(row: ContextRow, changes: Partial<ContextFields> = {}): Record<string, unknown> {
+export function renderContextRow(row: ContextRow, changes: Partial<ContextFields> = {}, basePath = ''): Record<string, unknown> {
   return renderContext({
     id: row.id,
     state: effectiveState(row.state, row.expires_at, row.now),
@@ -78,11 +82,11 @@ export function renderContextRow(row: ContextRow, changes: Partial<ContextFields
     attempts: row.attempts,
     lastError: row.last_error,
     ...changes,
-  });
+  }, basePath);
 }
 
 /** An executed context is immutable: its representation is the one recorded when it executed. */
-export function contextBody(row: ContextRow): string {
+export function contextBody(row: ContextRow, basePath = ''): string {
   if (isExecuted(row.state) && row.response_body !== null) return row.response_body;
-  return JSON.stringify(renderContextRow(row));
+  return JSON.stringify(renderContextRow(row, {}, basePath));
 }

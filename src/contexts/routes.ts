@@ -37,7 +37,9 @@ const ONE_SHOT_NEEDS_KEY =
   'Send one, or create the context first and PUT the action with If-Match.';
 
 export function contextRoutes(service: ContextService, db: Kysely<Database>, keyTtlSeconds: number): Router<TenantState> {
-  const router = new Router<TenantState>();
+  const base = service.basePath;
+  // Mounted under the engine's prefix ('/api' serves /api/contexts); links name the same paths.
+  const router = new Router<TenantState>(base === '' ? {} : { prefix: base });
 
   router.post('/contexts', async (ctx) => {
     const input = createContextBody(await requireJsonBody(ctx, {}));
@@ -80,13 +82,13 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
     const page = parsePageRequest(ctx.query);
     const rows = await service.list(ctx.state.tenant.id, state, page.limit + 1, page.before, idempotencyKey);
     const { items, nextCursor } = pageOf(rows, page.limit);
-    const self = `/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: singleParam(ctx.query, 'cursor') })}`;
+    const self = `${base}/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: singleParam(ctx.query, 'cursor') })}`;
     const links: Record<string, ReturnType<typeof link>> = { self: link(self) };
-    if (nextCursor) links['next'] = link(`/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: nextCursor })}`);
+    if (nextCursor) links['next'] = link(`${base}/contexts${queryString({ state, idempotencyKey, limit: page.limit, cursor: nextCursor })}`);
     // Each context's representation is already JSON text (executed ones are stored as sent):
     // joined as they are, instead of parsed and serialized again (a third of the list's CPU).
     const head = JSON.stringify({ _links: links, count: items.length }).slice(0, -1);
-    sendConditionalRead(ctx, `${head},"_embedded":{"contexts":[${items.map(contextBody).join(',')}]}}`);
+    sendConditionalRead(ctx, `${head},"_embedded":{"contexts":[${items.map((row) => contextBody(row, base)).join(',')}]}}`);
   });
 
   router.get('/contexts/:id', async (ctx) => {

@@ -27,6 +27,8 @@ export interface ContextServiceOptions {
   onTerminalState?: TerminalStateHook;
   /** Enables long-polls; without it Prefer: wait is ignored. */
   listener?: ContextChangeListener;
+  /** Where the routes are mounted ('' at the root, '/api'): links and Location headers follow it. */
+  basePath?: string;
 }
 
 /** `waited`: the request was held as a long-poll (Prefer: wait applied). */
@@ -46,6 +48,7 @@ export class ContextService {
       db: options.db,
       actions: options.actions,
       defaultTtlSeconds: options.defaultTtlSeconds,
+      basePath: options.basePath ?? '',
       ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
     };
     this.listener = options.listener;
@@ -59,7 +62,7 @@ export class ContextService {
   ): Promise<ContextResponse> {
     const row = await insertOpenContext(executor, tenantId, randomUUID(), ttlSeconds ?? this.deps.defaultTtlSeconds, idempotencyKey);
     if (!row) throw new Error('a fresh random UUID collided');
-    return { status: 201, body: contextBody(row), etag: contextETag(row), replayed: false, location: contextPath(row.id) };
+    return { status: 201, body: contextBody(row, this.deps.basePath), etag: contextETag(row), replayed: false, location: contextPath(row.id, this.deps.basePath) };
   }
 
   /**
@@ -97,7 +100,7 @@ export class ContextService {
     if (decision.kind === 'reject') throw rejection(decision.reason, id, row);
     const found = row as ContextRow;
     if (decision.kind === 'not-modified') return { kind: 'not-modified', etag: contextETag(found) };
-    return { kind: 'ok', response: { status: 200, body: contextBody(found), etag: contextETag(found), replayed: false } };
+    return { kind: 'ok', response: { status: 200, body: contextBody(found, this.deps.basePath), etag: contextETag(found), replayed: false } };
   }
 
   /** PUT /contexts/{id}: execute, replay, create-and-execute, or refuse — exactly one of them. */
@@ -118,7 +121,7 @@ export class ContextService {
   }
 
   oneShotReplay(trx: Transaction<Database>, tenantId: string, contextId: string): Promise<ContextResponse> {
-    return oneShotReplay(trx, tenantId, contextId);
+    return oneShotReplay(trx, tenantId, contextId, this.deps.basePath);
   }
 
   /** DELETE /contexts/{id}: an open context becomes cancelled; answers with nothing (204). */
@@ -128,8 +131,13 @@ export class ContextService {
       const locked = await lockContext(trx, tenantId, id);
       const decision = decideDelete(locked && contextView(locked), conditions);
       if (decision.kind === 'reject') throw rejection(decision.reason, id, locked);
-      await writeContextState(trx, tenantId, locked as ContextRow, { kind: 'cancel' }, this.deps.onTerminalState);
+      await writeContextState(trx, tenantId, locked as ContextRow, { kind: 'cancel' }, this.deps);
     });
+  }
+
+  /** The mount path the representations name. */
+  get basePath(): string {
+    return this.deps.basePath;
   }
 
   async list(tenantId: string, filter: ListFilter, limit: number, before: number | undefined, idempotencyKey?: string): Promise<ContextRow[]> {

@@ -38,6 +38,13 @@ export type TerminalStateHook = (
   representation: Record<string, unknown>,
 ) => Promise<void>;
 
+export interface WriterOptions {
+  /** The host's hook in the transaction of every final state (after the engine's webhook event). */
+  onTerminalState?: TerminalStateHook | undefined;
+  /** The engine's mount path ('' at the root): the links of the stored representation name it. */
+  basePath?: string | undefined;
+}
+
 export type ContextChange =
   /** A request executes (or accepts) the action; `created` when the same request created the context. */
   | { readonly kind: 'execute'; readonly action: unknown; readonly fingerprint: string; readonly outcome: ExecutionOutcome; readonly created: boolean }
@@ -59,8 +66,9 @@ export async function writeContextState(
   tenantId: string,
   row: ContextRow,
   change: ContextChange,
-  onTerminalState?: TerminalStateHook,
+  options: WriterOptions = {},
 ): Promise<ContextResponse> {
+  const basePath = options.basePath ?? '';
   const state = targetState(change);
   if (!canTransition(row.state, state)) throw new Error(`illegal transition ${row.state} → ${state} of context ${row.id}`);
   if (change.kind === 'finish' && row.state !== 'processing') throw new Error(`context ${row.id} is not processing`);
@@ -74,7 +82,7 @@ export async function writeContextState(
     updatedAt: row.now,
     ...(change.kind === 'execute' ? { action: change.action, attempts: 0, lastError: null } : {}),
     ...(change.kind === 'cancel' ? {} : { result, error }),
-  });
+  }, basePath);
   const body = JSON.stringify(representation);
   const etag = contextETag({ ...row, state, version });
 
@@ -86,7 +94,7 @@ export async function writeContextState(
       outputs: JSON.stringify({ accepted: change.outcome.accepted }), status: 202, body,
     });
     if (recorded !== 1) changedUnderLock(row.id);
-    return { status: 202, body, etag, replayed: false, location: contextPath(row.id), retryAfter: PROCESSING_RETRY_AFTER_SECONDS };
+    return { status: 202, body, etag, replayed: false, location: contextPath(row.id, basePath), retryAfter: PROCESSING_RETRY_AFTER_SECONDS };
   }
 
   const final = state as 'succeeded' | 'failed' | 'cancelled';
@@ -107,9 +115,9 @@ export async function writeContextState(
     recorded = await stateStatements.cancelled(trx, event, { ...where, version });
   }
   if (recorded !== 1) changedUnderLock(row.id);
-  await onTerminalState?.(trx, tenantId, final, representation);
+  await options.onTerminalState?.(trx, tenantId, final, representation);
 
   if (change.kind === 'cancel') return { status: 204, body: '', etag, replayed: false };
   const status = change.kind === 'execute' && change.created ? 201 : 200;
-  return { status, body, etag, replayed: false, ...(status === 201 ? { location: contextPath(row.id) } : {}) };
+  return { status, body, etag, replayed: false, ...(status === 201 ? { location: contextPath(row.id, basePath) } : {}) };
 }

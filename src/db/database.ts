@@ -41,3 +41,15 @@ export function createDatabase(pool: pg.Pool, options: { preparedStatements?: bo
 }
 
 export type { Database };
+
+/**
+ * A pool like `pool` (same server, credentials, limits and type parsing) whose connections use
+ * the engine's schema first (`search_path`, set when each connection starts: no statement per
+ * transaction). The engine queries through it, so its unqualified table names never meet a host's.
+ */
+export function poolForSchema(pool: pg.Pool, search: string): pg.Pool {
+  const own = new pg.Pool({ ...pool.options, options: `-c search_path=${search.replaceAll(' ', '')}` });
+  own.on('error', () => undefined);
+  own.on('connect', (client) => client.on('error', () => undefined));
+  return own;
+}

@@ -1,11 +1,10 @@
 // `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded dev database).
 import { loadConfig } from '../config.ts';
 import { createPool } from './database.ts';
-import { useDevelopmentDatabase } from './embedded.ts';
 import { migrate } from './migrate.ts';
 
 const config = loadConfig();
-const embedded = config.databaseUrl ? undefined : await useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
+const embedded = config.databaseUrl ? undefined : await (await import('./embedded.ts')).useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
 const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 1);
 try {
   const applied = await migrate(pool);

@@ -22,10 +22,13 @@ export interface TenantState {
   tenant: { readonly id: string };
 }
 
-export function unauthorized(detail: string, invalidToken: boolean): ProblemError {
-  // RFC 6750 §3: the challenge names the scheme, and the error when a token was sent but is bad.
-  const challenge = invalidToken ? 'Bearer realm="api", error="invalid_token"' : 'Bearer realm="api"';
-  return new ProblemError('unauthorized', detail, { headers: { 'WWW-Authenticate': challenge } });
+export const BEARER_CHALLENGE = 'Bearer realm="api"';
+
+/** A 401; `challenge` is the WWW-Authenticate value (RFC 9110 §11.6.1), none when null. */
+export function unauthorized(detail: string, invalidToken: boolean, challenge: string | null = BEARER_CHALLENGE): ProblemError {
+  // RFC 6750 §3: a Bearer challenge names the error when a token was sent but is bad.
+  const value = challenge === BEARER_CHALLENGE && invalidToken ? `${BEARER_CHALLENGE}, error="invalid_token"` : challenge;
+  return new ProblemError('unauthorized', detail, value === null ? {} : { headers: { 'WWW-Authenticate': value } });
 }
 
 /** How long a process trusts a key it has looked up, unless configured (AUTH_CACHE_TTL_SECONDS). */

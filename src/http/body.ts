@@ -25,6 +25,24 @@ export function jsonLimitViolation(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A host application may have run a body parser before the engine (koa-bodyparser and
+ * @koa/bodyparser set ctx.request.body; Express's express.json() and Fastify set req.body). The
+ * parsed value is as good as the bytes: the fingerprint is of its canonical JSON.
+ */
+function parsedByHost(ctx: Context): { value: unknown } | undefined {
+  const fromKoa = (ctx.request as { body?: unknown }).body;
+  if (fromKoa !== undefined) return { value: fromKoa };
+  const fromNode = (ctx.req as { body?: unknown }).body;
+  if (fromNode !== undefined) return { value: fromNode };
+  return undefined;
+}
+
+/** The server is set up wrong, not the request: a 500 that says so, and does not invite a retry. */
+export class HostMisconfigurationError extends Error {
+  override readonly name = 'HostMisconfigurationError';
+}
+
 function hasBody(ctx: Context): boolean {
   const length = ctx.get('Content-Length');
   return ctx.get('Transfer-Encoding') !== '' || (length !== '' && length !== '0');
@@ -36,6 +54,18 @@ function hasBody(ctx: Context): boolean {
  */
 export async function readJsonBody(ctx: Context, limit = JSON_BODY_LIMIT): Promise<BodyReading> {
   if (!hasBody(ctx)) return { kind: 'missing' };
+  if (ctx.req.readableEnded) {
+    const parsed = parsedByHost(ctx);
+    if (!parsed) {
+      throw new HostMisconfigurationError(
+        'The request body was read by something in front of the idempotence engine and left nothing for it. ' +
+          'Mount the engine before the body parser, or use one that keeps the parsed body in ctx.request.body or req.body.',
+      );
+    }
+    const violation = jsonLimitViolation(parsed.value);
+    if (violation !== undefined) return { kind: 'malformed', detail: violation };
+    return { kind: 'json', value: parsed.value, fingerprint: fingerprintJson(parsed.value) };
+  }
   const mediaType = ctx.request.type;
   const charset = ctx.request.charset;
   const isJson = mediaType === 'application/json' || /^application\/[^/]+\+json$/.test(mediaType);

@@ -10,15 +10,33 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Router from '@koa/router';
 import type { AuthState } from './auth.ts';
+import { ProblemError } from './problems.ts';
 
 export const DOCS_PATH = '/docs';
 /** The bundle, under /docs so that the page and its script are public together. */
 export const DOCS_SCRIPT_PATH = '/docs/api-reference.js';
 
 const require = createRequire(import.meta.url);
-const BUNDLE_FILE = require.resolve('@scalar/api-reference/browser/standalone.js');
-// The package exports the bundle but not its package.json: read it next to the bundle (dist/browser/).
-const BUNDLE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', pathToFileURL(BUNDLE_FILE)), 'utf8')) as { version: string }).version;
+
+/**
+ * Where Scalar's bundle is, found on the first request for /docs — not when the module loads: an
+ * application that embeds the engine loads this file (through the router) without having the docs
+ * page's 80 MB installed. Undefined when the package is not installed.
+ */
+let located: { file: string; version: string } | null | undefined;
+function bundleLocation(): { file: string; version: string } | undefined {
+  if (located === undefined) {
+    try {
+      const file = require.resolve('@scalar/api-reference/browser/standalone.js');
+      // The package exports the bundle but not its package.json: read it next to the bundle (dist/browser/).
+      const version = (JSON.parse(readFileSync(new URL('../../package.json', pathToFileURL(file)), 'utf8')) as { version: string }).version;
+      located = { file, version };
+    } catch {
+      located = null;
+    }
+  }
+  return located ?? undefined;
+}
 
 /**
  * Scalar's options (data-configuration). Off: the web fonts it would fetch from its CDN, its
@@ -57,7 +75,7 @@ const CONTENT_SECURITY_POLICY = [
 const escapeAttribute = (text: string): string =>
   text.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
-export const DOCS_HTML = `<!doctype html>
+export const docsHtml = (bundleVersion: string): string => `<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
@@ -67,7 +85,7 @@ export const DOCS_HTML = `<!doctype html>
   <body>
     <noscript>The API reference needs JavaScript. The document itself is at <a href="/openapi.yaml">/openapi.yaml</a>.</noscript>
     <script id="api-reference" data-url="/openapi.yaml" data-configuration="${escapeAttribute(JSON.stringify(CONFIGURATION))}"></script>
-    <script src="${DOCS_SCRIPT_PATH}?v=${BUNDLE_VERSION}"></script>
+    <script src="${DOCS_SCRIPT_PATH}?v=${bundleVersion}"></script>
   </body>
 </html>
 `;
@@ -79,11 +97,11 @@ interface Bundle {
 }
 
 let bundle: Promise<Bundle> | undefined;
-function loadBundle(): Promise<Bundle> {
+function loadBundle(location: { file: string; version: string }): Promise<Bundle> {
   if (!bundle) {
     bundle = (async () => {
-      const plain = await readFile(BUNDLE_FILE);
-      return { plain, gzipped: await promisify(gzip)(plain), etag: `"scalar-${BUNDLE_VERSION}"` };
+      const plain = await readFile(location.file);
+      return { plain, gzipped: await promisify(gzip)(plain), etag: `"scalar-${location.version}"` };
     })();
     // A failed read is not kept: the next request tries again.
     bundle.catch(() => {
@@ -97,17 +115,22 @@ function loadBundle(): Promise<Bundle> {
 export function docsRoutes(): Router<Partial<AuthState>> {
   const router = new Router<Partial<AuthState>>();
 
+  const notInstalled = (): never => {
+    throw new ProblemError('not-found', 'The API reference page needs the @scalar/api-reference package, which is not installed here; the document is at /openapi.yaml.');
+  };
+
   router.get(DOCS_PATH, (ctx) => {
+    const location = bundleLocation() ?? notInstalled();
     ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('Cache-Control', 'no-cache');
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = DOCS_HTML;
+    ctx.body = docsHtml(location.version);
   });
 
   router.get(DOCS_SCRIPT_PATH, async (ctx) => {
-    const { plain, gzipped, etag } = await loadBundle();
+    const { plain, gzipped, etag } = await loadBundle(bundleLocation() ?? notInstalled());
     ctx.set('ETag', etag);
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.set('X-Content-Type-Options', 'nosniff');

@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { ProblemError, problemDocument, type ProblemSlug } from './problems.ts';
 import { PROBLEM_JSON } from './media.ts';
+import { HostMisconfigurationError } from './body.ts';
 
 // SQLSTATE classes and socket errors that mean "the database is not there right now" (RFC 9110
 // §15.6.4: 503 with Retry-After), as opposed to a bug in a statement.
@@ -62,7 +63,10 @@ export function problemMiddleware(logger: Logger): Middleware {
     } catch (error) {
       if (error instanceof ProblemError) {
         for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
-        sendProblem(ctx, error.slug, error.detail, { ...error.extensions });
+        const doc = error.document({ instance: ctx.path });
+        ctx.status = error.status;
+        ctx.body = JSON.stringify(doc);
+        ctx.type = PROBLEM_JSON;
         return;
       }
       const clientSlug = clientErrorSlug(error);
@@ -74,6 +78,11 @@ export function problemMiddleware(logger: Logger): Middleware {
         logger.warn({ err: error }, 'database unavailable');
         ctx.set('Retry-After', '1');
         sendProblem(ctx, 'service-unavailable', 'The database cannot be reached; retry the same request.');
+        return;
+      }
+      if (error instanceof HostMisconfigurationError) {
+        logger.error({ err: error, method: ctx.method, path: ctx.path }, 'server misconfiguration');
+        sendProblem(ctx, 'internal-error', `Server misconfiguration: ${error.message} Retrying will not help until it is fixed.`);
         return;
       }
       logger.error({ err: error, method: ctx.method, path: ctx.path }, 'unhandled error');

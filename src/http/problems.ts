@@ -62,27 +62,54 @@ export function problemDocument(slug: ProblemSlug, detail?: string, extensions: 
   };
 }
 
+/** A problem type of a host's own (an action's refusal), outside this catalog: any absolute URI. */
+export interface CustomProblemType {
+  readonly type: string;
+  readonly title: string;
+  /** The HTTP status the problem is answered with (4xx for a request that must not be retried unchanged). */
+  readonly status: number;
+}
+
 /** Thrown anywhere below a route; the error middleware turns it into the response. */
 export class ProblemError extends Error {
-  readonly slug: ProblemSlug;
+  /** The catalog entry, or undefined for a host's own problem type. */
+  readonly slug: ProblemSlug | undefined;
+  readonly problem: CustomProblemType;
   readonly detail: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly extensions: Readonly<Record<string, unknown>>;
 
   constructor(
-    slug: ProblemSlug,
+    kind: ProblemSlug | CustomProblemType,
     detail?: string,
     options: { headers?: Record<string, string>; extensions?: Record<string, unknown> } = {},
   ) {
-    super(detail ?? problemCatalog[slug].title);
+    const problem = typeof kind === 'string' ? { type: problemType(kind), ...problemCatalog[kind] } : kind;
+    if (typeof kind !== 'string' && !(/^[a-z][a-z0-9+.-]*:\S+$/i.test(kind.type) && Number.isInteger(kind.status) && kind.status >= 400 && kind.status <= 599)) {
+      throw new TypeError(`A problem type needs an absolute URI and a 4xx/5xx status (got ${JSON.stringify(kind)})`);
+    }
+    super(detail ?? problem.title);
     this.name = 'ProblemError';
-    this.slug = slug;
+    this.slug = typeof kind === 'string' ? kind : undefined;
+    this.problem = { type: problem.type, title: problem.title, status: problem.status };
     this.detail = detail;
     this.headers = options.headers ?? {};
     this.extensions = options.extensions ?? {};
   }
 
   get status(): number {
-    return problemCatalog[this.slug].status;
+    return this.problem.status;
+  }
+
+  /** The RFC 9457 document of this problem. */
+  document(extensions: Record<string, unknown> = {}): ProblemDocument {
+    return {
+      type: this.problem.type,
+      title: this.problem.title,
+      status: this.problem.status,
+      ...(this.detail === undefined ? {} : { detail: this.detail }),
+      ...extensions,
+      ...this.extensions,
+    };
   }
 }

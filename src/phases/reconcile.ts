@@ -40,6 +40,8 @@ export interface ReconcileOptions {
   repair: boolean;
   logger: Logger;
   onTerminalState?: TerminalStateHook;
+  /** The engine's mount path, which final representations' links name. */
+  basePath?: string;
   /** At most this many jobs per action type in one run (default 10 000). */
   limit?: number;
 }
@@ -81,6 +83,7 @@ export async function reconcileJobs(db: Kysely<Database>, actions: ActionRegistr
           backoffBaseMs: 0,
           backoffCapMs: 0,
           ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
+          ...(options.basePath ? { basePath: options.basePath } : {}),
         }, 'reconcile');
         report.jobs.push({ ...where, recoveryPoint: job.recoveryPoint, outcome });
       }

@@ -16,6 +16,8 @@ export interface StepDeps {
   holder: string;
   leaseSeconds: number;
   onTerminalState?: TerminalStateHook;
+  /** The engine's mount path, which the final representation's links name. */
+  basePath?: string;
   crashAt?: string;
 }
 
@@ -47,7 +49,7 @@ function stillHeld(row: ContextRow | undefined, holder: string, from: string): r
 
 async function finishLocked(trx: Transaction<Database>, job: ClaimedJob, row: ContextRow, result: Extract<PhaseResult, { kind: 'fail' | 'done' }>, deps: StepDeps): Promise<void> {
   const outcome = result.kind === 'done' ? { state: 'succeeded' as const, result: result.result } : { state: 'failed' as const, error: result.problem };
-  await writeContextState(trx, job.tenantId, row, { kind: 'finish', outcome }, deps.onTerminalState);
+  await writeContextState(trx, job.tenantId, row, { kind: 'finish', outcome }, deps);
 }
 
 /** Commits what an external phase (or reconciliation, for it) answered: next, fail or done. */

@@ -35,6 +35,8 @@ export interface WorkerOptions {
   onTerminalState?: TerminalStateHook;
   /** Called when this worker claims a job whose lease another worker held (and let run out). */
   onLeaseTakeover?: (takeover: { contextId: string; previousHolder: string }) => void;
+  /** The engine's mount path ('' at the root), which the final representations' links name. */
+  basePath?: string;
   /** Tests: `<boundary>-<phase>` at which this process kills itself (src/phases/failpoints.ts). */
   crashAt?: string;
 }
@@ -71,6 +73,7 @@ export class Worker {
       backoffCapMs: options.backoffCapMs ?? 60_000,
       ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
       ...(options.crashAt ? { crashAt: options.crashAt } : {}),
+      ...(options.basePath ? { basePath: options.basePath } : {}),
     };
   }
 

@@ -1,5 +1,6 @@
 // Each test file gets its own database, cloned from a template that was migrated once per set
 // of migration files (graphile-worker's approach): cloning takes milliseconds, migrating does not.
+import { readFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Kysely } from 'kysely';
@@ -41,6 +42,8 @@ async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Prom
 async function templateName(): Promise<string> {
   const hash = createHash('sha256');
   for (const migration of await loadMigrations()) hash.update(migration.name).update(migration.sql);
+  // How the migrations are applied (the bookkeeping table, the schema) is part of what a template holds.
+  hash.update(await readFile(new URL('../../src/db/migrate.ts', import.meta.url)));
   return `idem_template_${hash.digest('hex').slice(0, 12)}`;
 }
 
@@ -67,8 +70,9 @@ export async function ensureTemplate(): Promise<string> {
   return name;
 }
 
-export async function createTestDatabase(poolSize = 20): Promise<TestDatabase> {
-  const template = await ensureTemplate();
+/** A database of its own for one test file: a clone of the migrated template, or (`empty`) nothing in it at all. */
+export async function createTestDatabase(poolSize = 20, options: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const template = options.empty ? 'template0' : await ensureTemplate();
   const name = `idem_test_${randomBytes(6).toString('hex')}`;
   await withAdminClient(async (client) => {
     for (let attempt = 1; ; attempt++) {

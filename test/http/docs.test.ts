@@ -3,10 +3,10 @@
 // script and document, and no request may leave 127.0.0.1 (no CDN, no fonts, no telemetry).
 // A screenshot goes to .tmp/docs.png. Without Chromium the test fails: it never skips.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import test from 'ava';
 import { chromium, type Browser } from 'playwright-core';
-import { DOCS_HTML } from '../../src/http/docs.ts';
+import { docsHtml } from '../../src/http/docs.ts';
 import { checkReply, spec } from '../helpers/spec.ts';
 import { withTestServer } from '../helpers/server.ts';
 
@@ -32,7 +32,8 @@ test('GET /docs and its script need no key and load nothing from elsewhere', asy
   const page = await server.request('GET', '/docs', { key: null });
   t.is(page.status, 200);
   t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
-  t.is(page.text, DOCS_HTML);
+  const version = (JSON.parse(await readFile('node_modules/@scalar/api-reference/package.json', 'utf8')) as { version: string }).version;
+  t.is(page.text, docsHtml(version));
   t.notRegex(page.text, /https?:\/\//, 'the page names no other origin');
   const csp = page.headers.get('content-security-policy') ?? '';
   t.regex(csp, /default-src 'self'/);

@@ -7,6 +7,7 @@ import test from 'ava';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createShopApp } from '../../examples/embed-in-koa.ts';
+import { runConformance } from '../../src/conformance/index.ts';
 import { createContextEngine, createTenant, type ContextEngine } from '../../src/index.ts';
 import { findAccount, insertAccount } from '../../src/ledger/repository.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -119,7 +120,7 @@ test('the host decides the tenant: no or an unknown session is 401, another tena
   const none = await as(undefined, 'POST', '/contexts');
   t.is(none.status, 401);
   t.is(none.headers.get('content-type'), 'application/problem+json');
-  t.truthy(none.headers.get('www-authenticate'));
+  t.is(none.headers.get('www-authenticate'), 'Cookie name="session"', 'the host\'s challenge, not the engine\'s Bearer');
   t.is((await as('forged', 'GET', '/contexts')).status, 401);
 
   const id = at((await shopRequest('POST', '/contexts')).json, 'id');
@@ -144,4 +145,16 @@ test('a pool that parses int8 as strings is refused', (t) => {
   const pool = new pg.Pool({ connectionString: database.url });
   t.throws(() => createContextEngine({ pool }), { instanceOf: TypeError, message: /createPool/ });
   return pool.end();
+});
+
+test('idempotence-conformance passes against the embedded engine with the host\'s own cookie authentication', async (t) => {
+  t.timeout(60_000);
+  const report = await runConformance({
+    base,
+    headers: { Cookie: 'session=session-of-shop' },
+    action: { type: 'greet', name: 'Conformance' },
+    otherAction: { type: 'greet', name: 'Other' },
+    log: (line) => t.log(line),
+  });
+  t.is(report.failed, 0);
 });
