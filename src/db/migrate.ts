@@ -96,7 +96,9 @@ export async function migrate(pool: pg.Pool, options: { schema?: string; dir?: s
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');
-        throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+        // 42P07 duplicate_table: the host has a table of that name where the engine's would go.
+        const hint = (error as { code?: unknown }).code === '42P07' ? ` — schema ${schema} has a table of that name already: give the engine a schema of its own (createContextEngine({ schema: 'idempotence' }))` : '';
+        throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}${hint}`, { cause: error });
       }
       applied.push(migration.name);
     }

@@ -44,3 +44,11 @@ test('the engine\'s own bookkeeping from before the rename (schema_migrations wi
   }
   t.deepEqual(await migrate(database.pool), migrations.slice(3).map((migration) => migration.name), 'only the ones not applied yet');
 });
+
+test('in public beside a host\'s tenants table, the failure says what to do', async (t) => {
+  const database = await createTestDatabase(2, { empty: true });
+  t.teardown(() => database.drop());
+  await database.pool.query('CREATE TABLE tenants (id serial PRIMARY KEY, email text)');
+  const error = await t.throwsAsync(migrate(database.pool));
+  t.regex(error?.message ?? '', /relation "tenants" already exists — schema public has a table of that name already: give the engine a schema of its own/);
+});
