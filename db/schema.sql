@@ -38,6 +38,18 @@ BEGIN
   RETURN NULL;
 END $$;
 
+--
+-- Name: notify_job_due(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_job_due() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  PERFORM pg_notify('contexts_due', coalesce(NEW.action ->> 'type', ''));
+  RETURN NULL;
+END $$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -406,6 +418,12 @@ CREATE UNIQUE INDEX webhook_endpoints_page ON public.webhook_endpoints USING btr
 --
 
 CREATE TRIGGER contexts_changed AFTER UPDATE OF version ON public.contexts FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION public.notify_context_changed();
+
+--
+-- Name: contexts contexts_due; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER contexts_due AFTER UPDATE OF state, run_after ON public.contexts FOR EACH ROW WHEN (((new.state = 'processing'::text) AND (new.run_after IS NOT NULL) AND (new.run_after <= now()) AND ((old.state IS DISTINCT FROM 'processing'::text) OR (old.run_after IS DISTINCT FROM new.run_after)))) EXECUTE FUNCTION public.notify_job_due();
 
 --
 -- Name: entries entries_append_only; Type: TRIGGER; Schema: public; Owner: -

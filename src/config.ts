@@ -28,7 +28,8 @@ export interface Config {
   readonly devApiKey: string | undefined;
   /** Where workers and reconciliation reach the card processor; `all` defaults to its own. */
   readonly processorUrl: string | undefined;
-  readonly processorPort: number;
+  /** Unset: 3001 for role `processor`; role `all` runs its simulator on any free port (it needs no fixed one). */
+  readonly processorPort: number | undefined;
   readonly processorTimeoutMs: number;
   readonly workerLeaseSeconds: number;
   readonly workerMaxAttempts: number;
@@ -119,7 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPostgresPort: integer('EMBEDDED_POSTGRES_PORT', 54329, 1, 65535),
     devApiKey,
     processorUrl,
-    processorPort: integer('PROCESSOR_PORT', 3001, 0, 65535),
+    processorPort: text('PROCESSOR_PORT') === undefined ? undefined : integer('PROCESSOR_PORT', 3001, 0, 65535),
     processorTimeoutMs: integer('PROCESSOR_TIMEOUT_MS', 2_000, 50, 120_000),
     workerLeaseSeconds: integer('WORKER_LEASE_SECONDS', 10, 1, 3_600),
     workerMaxAttempts: integer('WORKER_MAX_ATTEMPTS', 8, 1, 1_000),

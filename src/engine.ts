@@ -13,6 +13,7 @@ import type { ActionRegistry } from './actions/registry.ts';
 import { ContextChangeListener } from './contexts/change-listener.ts';
 import type { TerminalStateHook } from './contexts/state-writer.ts';
 import { reconcileJobs, type ReconcileOptions, type ReconcileReport } from './phases/reconcile.ts';
+import { JobNotifier } from './phases/job-notifier.ts';
 import { Worker, type WorkerOptions } from './phases/worker.ts';
 import { createDatabase, poolForSchema } from './db/database.ts';
 import { checkSchemaName, migrate, searchPath } from './db/migrate.ts';
@@ -135,6 +136,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
   const logger = options.logger ?? pino({ name: 'context-engine' });
   const actions = options.actions ?? defaultActions();
   const listener = ContextChangeListener.forPool(pool, logger);
+  let notifier: JobNotifier | undefined; // made with the first worker
   const router = createContextRouter({
     pool,
     db,
@@ -195,6 +197,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
       new Worker({
         logger: logger.child({ role: 'worker' }),
         basePath: prefix,
+        notifier: (notifier ??= JobNotifier.forPool(pool, logger)),
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
         ...workerOptions,
         db,
@@ -210,6 +213,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
       }),
     async close() {
       await listener.close();
+      await notifier?.close();
       if (ownPool) {
         await db.destroy();
         if (!ownPool.ended) await ownPool.end();

@@ -67,6 +67,7 @@ export {
 } from './actions/async-action.ts';
 export { done, fail, next, retry, type AcceptResult, type PhaseResult } from './actions/phase-results.ts';
 export { phaseKey } from './phases/keys.ts';
+export { JobNotifier } from './phases/job-notifier.ts';
 export { Worker, untilSignal, DEFAULT_MAX_ATTEMPTS, type JobOutcome, type WorkerOptions } from './phases/worker.ts';
 export type { JobResult } from './phases/runner.ts';
 export { reconcileJobs, unresolved, type JobReconciliation, type ReconcileOptions, type ReconcileReport } from './phases/reconcile.ts';

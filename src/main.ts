@@ -3,6 +3,7 @@
 //   worker     runs the phases of asynchronous actions (card payments), delivers webhooks; run several
 //   processor  the bundled card-processor simulator
 //   all        all three in one process: the development mode behind `npm start`
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp, defaultActions } from './app.ts';
@@ -20,6 +21,7 @@ import { startProcessor } from './processor/server.ts';
 import { ensureDevTenant } from './tenants/dev-tenant.ts';
 import { runWebhookDeliverer } from './webhooks/deliverer.ts';
 import { DEFAULT_PROCESSOR_URL } from './payments/action.ts';
+import { JobNotifier } from './phases/job-notifier.ts';
 import { Worker } from './phases/worker.ts';
 import { runKeySweeper } from './idempotency/sweeper.ts';
 
@@ -55,6 +57,30 @@ async function databaseUrl(config: Config, log: pino.Logger): Promise<{ url: str
   const { startEmbeddedPostgres } = await import('./db/embedded.ts');
   const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, persistent: true });
   return { url: embedded.url, embedded };
+}
+
+/** Listens, or ends the process with one line that names the port and the variable that moves it. */
+async function listenOrExit(server: Server, port: number, host: string): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    exitOnTakenPort(error, port, host, 'PORT');
+    throw error;
+  }
+}
+
+function exitOnTakenPort(error: unknown, port: number, host: string, variable: string): void {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    console.error(`Port ${port} on ${host} is ${code === 'EADDRINUSE' ? 'taken' : 'not allowed'}: set ${variable} to another port (0 for any free one).`);
+    process.exit(1);
+  }
 }
 
 function displayUrl(host: string, port: number): string {
@@ -95,12 +121,17 @@ async function main(): Promise<void> {
   const stops: (() => Promise<void>)[] = [];
   let processorUrl = config.processorUrl;
   if (role === 'processor' || role === 'all') {
+    // In `all` the simulator is this process's own: any free port (a taken 3001 is common).
+    const processorPort = config.processorPort ?? (role === 'all' ? 0 : 3001);
     const processor = await startProcessor({
       pool,
-      port: config.processorPort,
+      port: processorPort,
       host: config.host,
       ...(faults ? { faults } : {}),
       logger: log.child({ role: 'processor' }),
+    }).catch((error: unknown) => {
+      exitOnTakenPort(error, processorPort, config.host, 'PROCESSOR_PORT');
+      throw error;
     });
     processorUrl ??= processor.url;
     stops.push(() => processor.close());
@@ -109,8 +140,11 @@ async function main(): Promise<void> {
 
   if (role === 'worker' || role === 'all') {
     const processor = new ProcessorClient({ baseUrl: processorUrl ?? DEFAULT_PROCESSOR_URL, timeoutMs: config.processorTimeoutMs });
+    // Idle workers sleep until a job is due (LISTEN), polling once a second as the fallback.
+    const notifier = JobNotifier.forPool(pool, log.child({ role: 'worker' }));
     const worker = new Worker({
       db,
+      notifier,
       actions: defaultActions({ processor }),
       logger: log.child({ role: 'worker' }),
       leaseSeconds: config.workerLeaseSeconds,
@@ -134,6 +168,7 @@ async function main(): Promise<void> {
     stops.push(async () => {
       abort.abort();
       await running;
+      await notifier.close();
     });
     log.info({ worker: worker.id, processor: processorUrl }, 'worker running');
   }
@@ -144,7 +179,7 @@ async function main(): Promise<void> {
     const app = createApp({ pool, db, config, logger: log, listener, ...(metrics ? { metrics } : {}) });
     // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.
     const server = createHttpServer(app, { logger: log });
-    await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+    await listenOrExit(server, config.port, config.host);
     const address = server.address();
     const base = displayUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
     log.info({ url: base, role }, 'listening');

@@ -17,7 +17,7 @@ const db = createDatabase(pool);
 let exitCode = 0;
 try {
   const processor = new ProcessorClient({
-    baseUrl: config.processorUrl ?? `http://127.0.0.1:${config.processorPort}`,
+    baseUrl: config.processorUrl ?? `http://127.0.0.1:${config.processorPort ?? 3001}`,
     timeoutMs: config.processorTimeoutMs,
   });
   const report = await reconcileJobs(db, defaultActions({ processor }), { repair: !dryRun, logger: pino({ level: 'warn' }) });

@@ -1,6 +1,7 @@
 // `src/main.ts all` as `npm start` runs it: migrates, creates the dev tenant, prints a URL, a key
 // and a curl line that works.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,9 +12,9 @@ import { at, send } from './helpers/server.ts';
 test('npm start prints a URL, a dev key and a curl line that works; a second start prints the same key', async (t) => {
   const database = await createTestDatabase(1);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'idem-main-'));
-  const start = async (): Promise<{ base: string; key: string; curl: string; stop: () => Promise<void> }> => {
+  const start = async (): Promise<{ base: string; key: string; curl: string; stop: () => Promise<void>; output: () => string }> => {
     const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
-      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', PROCESSOR_PORT: '0', LOG_LEVEL: 'warn' },
+      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn', PROCESSOR_PORT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -32,8 +33,12 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
       child.kill('SIGTERM');
       await exited;
     };
-    return { base, key, curl, stop };
+    return { base, key, curl, stop, output: () => output };
   };
+  // A second dev server on 3001 (the simulator's old fixed port) must not matter.
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.once('error', () => resolve()).listen(3001, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   try {
     const first = await start();
     t.regex(first.base, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -57,6 +62,7 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     t.is(accepted.status, 202);
     const done = await send(first.base, 'GET', `/contexts/${id}`, { key: first.key, headers: { prefer: 'wait=20', 'if-none-match': '"2"' } });
     t.is(at(done.json, 'state'), 'succeeded');
+    t.notRegex(first.output(), /Warning|MaxListeners|\n\s+at /, `a newcomer's first screen has no warning or stack trace:\n${first.output()}`);
     await first.stop();
     const second = await start();
     t.is(second.key, first.key, 'the dev key survives a restart');
@@ -66,4 +72,20 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     await rm(dataDir, { recursive: true, force: true });
     await database.drop();
   }
+});
+
+test('a port that is taken is one line naming the variable that moves it, no stack trace', async (t) => {
+  const database = await createTestDatabase(1);
+  t.teardown(() => database.drop());
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const port = (taken.address() as net.AddressInfo).port;
+  const result = spawnSync(process.execPath, ['--import=tsx', 'src/main.ts', 'api'], {
+    env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.is(result.status, 1);
+  t.is(result.stderr.trim(), `Port ${port} on 127.0.0.1 is taken: set PORT to another port (0 for any free one).`);
 });

