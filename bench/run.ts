@@ -5,6 +5,7 @@
 // "keyed POST", "payments"),
 // --skip-peer, --skip-payments, --profile <dir> (CPU profiles of the API and the bare server).
 import { randomUUID } from 'node:crypto';
+import { writeResults } from './results-file.ts';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -37,7 +38,13 @@ const only = options.only === undefined ? undefined : new RegExp(options.only, '
 const selected = (name: string): boolean => only === undefined || only.test(name);
 
 const started = Date.now();
-const print = (text: string): void => void process.stdout.write(`${text}\n`);
+
+// Everything printed is also the results file the bench writes (docs/benchmarks/latest.md).
+const printed: string[] = [];
+const print = (text: string): void => {
+  printed.push(text);
+  process.stdout.write(`${text}\n`);
+};
 const note = (text: string): void => void process.stderr.write(`# ${text}\n`);
 
 async function executeFixtures(api: BenchProcess, fixtures: Omit<Fixtures, 'executed' | 'sampleBody'>, count: number): Promise<ExecutedContext[]> {
@@ -83,7 +90,7 @@ async function main(): Promise<void> {
   note(`preparing the database${process.env['DATABASE_URL'] ? ' on DATABASE_URL' : ' (embedded PostgreSQL)'}`);
   const database = await prepareBenchDatabase();
   const serverEnv = { DATABASE_URL: database.url, DATABASE_POOL_SIZE: String(poolSize), NODE_ENV: 'production', LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' };
-  // The production settings of the README ("Running it for real"): compiled JavaScript and a
+  // The production settings of docs/operations.md ("Running it for real"): compiled JavaScript and a
   // young generation of 4 MiB semi-spaces (V8's default of 16 MiB let RSS grow past 190 MiB).
   const productionNodeArgs = process.env['BENCH_API_NODE_ARGS']?.split(' ') ?? ['--max-semi-space-size=4'];
   const profiling = [...productionNodeArgs, ...(options.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}`])];
@@ -170,6 +177,7 @@ async function main(): Promise<void> {
     print(`\nProblems:\n${problems.map((p) => `- ${p}`).join('\n')}`);
     process.exitCode = 1;
   }
+  await writeResults(printed, { durationSeconds, connections, only: options.only });
 }
 
 await main();

@@ -2,6 +2,9 @@
 // on this test run's Postgres and check that it prints its tables and finds no problem. No
 // figure is asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 
@@ -9,10 +12,11 @@ const run = promisify(execFile);
 
 test('npm run bench runs end to end: every table, the peer comparison and the payment drain', async (t) => {
   t.timeout(180_000);
+  const results = path.join(await mkdtemp(path.join(os.tmpdir(), 'idem-bench-')), 'results.md');
   const { stdout } = await run(
     process.execPath,
     ['--import=tsx', 'bench/run.ts', '--duration', '1', '--connections', '8', '--only', 'GET 304|keyed POST|payments'],
-    { env: { ...process.env, BENCH_DATABASE: `idem_bench_smoke_${process.pid}` }, timeout: 170_000, maxBuffer: 10_000_000 },
+    { env: { ...process.env, BENCH_DATABASE: `idem_bench_smoke_${process.pid}`, BENCH_RESULTS: results }, timeout: 170_000, maxBuffer: 10_000_000 },
   );
   t.regex(stdout, /### GET 304\n/);
   t.regex(stdout, /\| ours \| \d+ .*\| bare Koa \+ pg \|/s);
@@ -22,4 +26,9 @@ test('npm run bench runs end to end: every table, the peer comparison and the pa
   t.regex(stdout, /drained \d+ payments \(0 failed, 0 left\)/);
   t.regex(stdout, /API process peak RSS under load: \d+ MiB/);
   t.notRegex(stdout, /Problems:/);
+  // The bench writes what it printed to its results file, under the date, the machine and the commit.
+  const written = await readFile(results, 'utf8');
+  t.regex(written, /^# Benchmark run of \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\n/);
+  t.regex(written, /Machine: \d+ × .+ GiB.*Commit: /);
+  t.true(written.includes('### GET 304'));
 });

@@ -1,4 +1,4 @@
-// The README's status table, row by row, over real HTTP against real Postgres.
+// The status table of docs/protocol.md, row by row, over real HTTP against real Postgres.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { sql } from 'kysely';

@@ -1,4 +1,4 @@
-// Every row of the README's status table, as a decision of the pure protocol function.
+// Every row of the status table (docs/protocol.md), as a decision of the pure protocol function.
 import test from 'ava';
 import { parseTagCondition } from '../../src/protocol/entity-tag.ts';
 import {
