@@ -22,7 +22,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Entry point (headers only)
+         * @description `HEAD /` answers with the status and headers `GET /` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headRoot"];
         patch?: never;
         trace?: never;
     };
@@ -42,7 +46,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Liveness probe (headers only)
+         * @description `HEAD /healthz` answers with the status and headers `GET /healthz` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headHealth"];
         patch?: never;
         trace?: never;
     };
@@ -62,7 +70,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Readiness probe (headers only)
+         * @description `HEAD /readyz` answers with the status and headers `GET /readyz` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headReadiness"];
         patch?: never;
         trace?: never;
     };
@@ -82,7 +94,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * This OpenAPI document (headers only)
+         * @description `HEAD /openapi.yaml` answers with the status and headers `GET /openapi.yaml` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headOpenApi"];
         patch?: never;
         trace?: never;
     };
@@ -105,7 +121,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * API reference page (headers only)
+         * @description `HEAD /docs` answers with the status and headers `GET /docs` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headDocs"];
         patch?: never;
         trace?: never;
     };
@@ -126,7 +146,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Script of the API reference page (headers only)
+         * @description `HEAD /docs/api-reference.js` answers with the status and headers `GET /docs/api-reference.js` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headDocsScript"];
         patch?: never;
         trace?: never;
     };
@@ -163,7 +187,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Prometheus metrics (headers only)
+         * @description `HEAD /metrics` answers with the status and headers `GET /metrics` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headMetrics"];
         patch?: never;
         trace?: never;
     };
@@ -256,7 +284,11 @@ export interface paths {
         post: operations["createContext"];
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List contexts (headers only)
+         * @description `HEAD /contexts` answers with the status and headers `GET /contexts` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headListContexts"];
         patch?: never;
         trace?: never;
     };
@@ -353,7 +385,11 @@ export interface paths {
          */
         delete: operations["cancelContext"];
         options?: never;
-        head?: never;
+        /**
+         * Read a context (headers only)
+         * @description `HEAD /contexts/{id}` answers with the status and headers `GET /contexts/{id}` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headContext"];
         patch?: never;
         trace?: never;
     };
@@ -387,7 +423,11 @@ export interface paths {
         post: operations["createAccount"];
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List accounts (headers only)
+         * @description `HEAD /accounts` answers with the status and headers `GET /accounts` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headListAccounts"];
         patch?: never;
         trace?: never;
     };
@@ -413,7 +453,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Read an account (headers only)
+         * @description `HEAD /accounts/{id}` answers with the status and headers `GET /accounts/{id}` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAccount"];
         patch?: never;
         trace?: never;
     };
@@ -441,7 +485,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List an account's entries (headers only)
+         * @description `HEAD /accounts/{id}/entries` answers with the status and headers `GET /accounts/{id}/entries` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headListAccountEntries"];
         patch?: never;
         trace?: never;
     };
@@ -479,7 +527,11 @@ export interface paths {
         post: operations["createWebhook"];
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * List webhook endpoints (headers only)
+         * @description `HEAD /webhooks` answers with the status and headers `GET /webhooks` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headListWebhooks"];
         patch?: never;
         trace?: never;
     };
@@ -510,7 +562,11 @@ export interface paths {
          */
         delete: operations["deleteWebhook"];
         options?: never;
-        head?: never;
+        /**
+         * Read a webhook endpoint (headers only)
+         * @description `HEAD /webhooks/{id}` answers with the status and headers `GET /webhooks/{id}` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headWebhook"];
         patch?: never;
         trace?: never;
     };
@@ -545,8 +601,11 @@ export interface components {
         /**
          * ProblemType
          * Format: uri
-         * @description Every problem type this service answers with (RFC 9457 `type`). The list is the
-         *     problem catalog of the service (`src/http/problems.ts`).
+         * @description The RFC 9457 `type` of a problem: an absolute URI. Any URI may occur — a host that
+         *     embeds the engine answers and records problem types of its own (an action's refusal, for
+         *     example) — so a client must accept types it does not know and fall back on `status` and
+         *     `title`. The types of this service itself are these (its problem catalog,
+         *     `src/http/problems.ts`; they are also the `examples`):
          *
          *     | Type URI | Status | Title |
          *     |---|---|---|
@@ -582,13 +641,44 @@ export interface components {
          *     | `https://idempotence.dev/problems/request-header-fields-too-large` | 431 | Request header fields too large — the request head exceeds 16 KiB |
          *
          *     The last four come from the HTTP server before any route runs, so they can answer any
-         *     request and are not listed per operation.
-         * @enum {string}
+         *     request and are not listed per operation; as no route ran, they carry no `instance`.
+         * @example https://idempotence.dev/problems/unauthorized
+         * @example https://idempotence.dev/problems/not-found
+         * @example https://idempotence.dev/problems/method-not-allowed
+         * @example https://idempotence.dev/problems/context-already-executed
+         * @example https://idempotence.dev/problems/context-cancelled
+         * @example https://idempotence.dev/problems/context-expired
+         * @example https://idempotence.dev/problems/precondition-failed
+         * @example https://idempotence.dev/problems/payload-too-large
+         * @example https://idempotence.dev/problems/unsupported-media-type
+         * @example https://idempotence.dev/problems/malformed-body
+         * @example https://idempotence.dev/problems/invalid-parameter
+         * @example https://idempotence.dev/problems/invalid-idempotency-key
+         * @example https://idempotence.dev/problems/idempotency-key-required
+         * @example https://idempotence.dev/problems/idempotency-key-reused
+         * @example https://idempotence.dev/problems/validation-failed
+         * @example https://idempotence.dev/problems/invalid-action
+         * @example https://idempotence.dev/problems/unknown-account
+         * @example https://idempotence.dev/problems/currency-mismatch
+         * @example https://idempotence.dev/problems/balance-limit-exceeded
+         * @example https://idempotence.dev/problems/insufficient-funds
+         * @example https://idempotence.dev/problems/unknown-payment-source
+         * @example https://idempotence.dev/problems/payment-declined
+         * @example https://idempotence.dev/problems/payment-rejected
+         * @example https://idempotence.dev/problems/precondition-required
+         * @example https://idempotence.dev/problems/internal-error
+         * @example https://idempotence.dev/problems/service-unavailable
+         * @example https://idempotence.dev/problems/bad-request
+         * @example https://idempotence.dev/problems/request-timeout
+         * @example https://idempotence.dev/problems/expectation-failed
+         * @example https://idempotence.dev/problems/request-header-fields-too-large
          */
-        ProblemType: "https://idempotence.dev/problems/unauthorized" | "https://idempotence.dev/problems/not-found" | "https://idempotence.dev/problems/method-not-allowed" | "https://idempotence.dev/problems/context-already-executed" | "https://idempotence.dev/problems/context-cancelled" | "https://idempotence.dev/problems/context-expired" | "https://idempotence.dev/problems/precondition-failed" | "https://idempotence.dev/problems/payload-too-large" | "https://idempotence.dev/problems/unsupported-media-type" | "https://idempotence.dev/problems/malformed-body" | "https://idempotence.dev/problems/invalid-parameter" | "https://idempotence.dev/problems/invalid-idempotency-key" | "https://idempotence.dev/problems/idempotency-key-required" | "https://idempotence.dev/problems/idempotency-key-reused" | "https://idempotence.dev/problems/validation-failed" | "https://idempotence.dev/problems/invalid-action" | "https://idempotence.dev/problems/unknown-account" | "https://idempotence.dev/problems/currency-mismatch" | "https://idempotence.dev/problems/balance-limit-exceeded" | "https://idempotence.dev/problems/insufficient-funds" | "https://idempotence.dev/problems/unknown-payment-source" | "https://idempotence.dev/problems/payment-declined" | "https://idempotence.dev/problems/payment-rejected" | "https://idempotence.dev/problems/precondition-required" | "https://idempotence.dev/problems/internal-error" | "https://idempotence.dev/problems/service-unavailable" | "https://idempotence.dev/problems/bad-request" | "https://idempotence.dev/problems/request-timeout" | "https://idempotence.dev/problems/expectation-failed" | "https://idempotence.dev/problems/request-header-fields-too-large";
+        ProblemType: string;
         /**
          * Problem
-         * @description RFC 9457 problem details. Extension members may follow the standard ones.
+         * @description RFC 9457 problem details. Extension members may follow the standard ones. `type` is any
+         *     absolute URI (see `ProblemType` for those of this service); a client tells problems apart
+         *     by comparing `type` with the URIs it knows, and treats any other as its `status` says.
          */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -598,7 +688,12 @@ export interface components {
             status: number;
             /** @description What went wrong in this occurrence, in words. */
             detail?: string;
-            /** @description The request path the problem occurred on (absent in problems recorded inside a context). */
+            /**
+             * @description The request path the problem occurred on. Absent in problems recorded inside a
+             *     context, and in the four the HTTP server answers before any route runs
+             *     (`bad-request`, `request-timeout`, `expectation-failed`,
+             *     `request-header-fields-too-large`; see `ProblemType`).
+             */
             instance?: string;
             /** @description Extension on `precondition-failed` for contexts — the context's current ETag (also sent as the `ETag` header). */
             currentETag?: string;
@@ -607,39 +702,73 @@ export interface components {
         };
         /**
          * HttpProblem
-         * @description A problem answered as an HTTP response; it always names the request path in `instance`.
+         * @description A problem answered by one of the operations (a route ran): it always names the request
+         *     path in `instance`. The problems the HTTP server itself answers before any route runs
+         *     are not operation answers and have no `instance` (see `ProblemType`).
          */
         HttpProblem: components["schemas"]["Problem"] & {
             instance: string;
         };
-        /** UnauthorizedProblem */
+        /**
+         * UnauthorizedProblem
+         * @description `type` `https://idempotence.dev/problems/unauthorized`.
+         * @example {
+         *       "type": "https://idempotence.dev/problems/unauthorized",
+         *       "title": "Missing or invalid credentials",
+         *       "status": 401,
+         *       "detail": "Send the API key as \"Authorization: Bearer <key>\".",
+         *       "instance": "/contexts"
+         *     }
+         */
         UnauthorizedProblem: components["schemas"]["HttpProblem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/unauthorized";
             /** @constant */
             status?: 401;
         };
-        /** NotFoundProblem */
+        /**
+         * NotFoundProblem
+         * @description `type` `https://idempotence.dev/problems/not-found`.
+         * @example {
+         *       "type": "https://idempotence.dev/problems/not-found",
+         *       "title": "Not found",
+         *       "status": 404,
+         *       "detail": "No resource at /contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d.",
+         *       "instance": "/contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d"
+         *     }
+         */
         NotFoundProblem: components["schemas"]["HttpProblem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/not-found";
             /** @constant */
             status?: 404;
         };
-        /** ServiceUnavailableProblem */
+        /**
+         * ServiceUnavailableProblem
+         * @description `type` `https://idempotence.dev/problems/service-unavailable`.
+         * @example {
+         *       "type": "https://idempotence.dev/problems/service-unavailable",
+         *       "title": "Service temporarily unavailable",
+         *       "status": 503,
+         *       "detail": "The database cannot be reached; retry the same request.",
+         *       "instance": "/contexts"
+         *     }
+         */
         ServiceUnavailableProblem: components["schemas"]["HttpProblem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/service-unavailable";
             /** @constant */
             status?: 503;
         };
         /**
          * InsufficientFundsProblem
-         * @description The business failure of a transfer, recorded in a `failed` context (not an HTTP answer, so no `instance`).
+         * @description The business failure of a transfer, recorded in a `failed` context (not an HTTP answer,
+         *     so no `instance`): `type` `https://idempotence.dev/problems/insufficient-funds`.
+         * @example {
+         *       "type": "https://idempotence.dev/problems/insufficient-funds",
+         *       "title": "Insufficient funds",
+         *       "status": 422,
+         *       "detail": "Account 1ce98afb-408d-42aa-933e-81438c8a6dd2 holds 100 EUR minor units; the transfer needs 500.",
+         *       "account": "1ce98afb-408d-42aa-933e-81438c8a6dd2",
+         *       "balance": 100,
+         *       "amount": 500
+         *     }
          */
         InsufficientFundsProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/insufficient-funds";
             /** @constant */
             status?: 422;
             detail: string;
@@ -654,11 +783,10 @@ export interface components {
         /**
          * PaymentDeclinedProblem
          * @description The card was declined by the processor, recorded in a `failed` context (not an HTTP
-         *     answer, so no `instance`; `402` is the status the type stands for).
+         *     answer, so no `instance`; `402` is the status the type stands for): `type`
+         *     `https://idempotence.dev/problems/payment-declined`.
          */
         PaymentDeclinedProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/payment-declined";
             /** @constant */
             status?: 402;
             detail: string;
@@ -667,12 +795,11 @@ export interface components {
         /**
          * PaymentRejectedProblem
          * @description The processor refused the charge request itself (a `4xx` answer other than a decline),
-         *     recorded in a `failed` context (not an HTTP answer, so no `instance`). `detail` quotes
-         *     the processor's status and reason. No money moved.
+         *     recorded in a `failed` context (not an HTTP answer, so no `instance`): `type`
+         *     `https://idempotence.dev/problems/payment-rejected`. `detail` quotes the processor's
+         *     status and reason. No money moved.
          */
         PaymentRejectedProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/payment-rejected";
             /** @constant */
             status?: 422;
             detail: string;
@@ -680,12 +807,11 @@ export interface components {
         /**
          * UncreditablePaymentProblem
          * @description The card was charged, but crediting it would take the account past the balance limit
-         *     (2^53 − 1 minor units), recorded in a `failed` context. `charge` names the charge to
+         *     (2^53 − 1 minor units), recorded in a `failed` context: `type`
+         *     `https://idempotence.dev/problems/balance-limit-exceeded`. `charge` names the charge to
          *     refund; `npm run reconcile` reports it as a charge on a failed context.
          */
         UncreditablePaymentProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            type?: "https://idempotence.dev/problems/balance-limit-exceeded";
             /** @constant */
             status?: 422;
             detail: string;
@@ -893,7 +1019,10 @@ export interface components {
             action: components["schemas"]["DepositAction"] | components["schemas"]["TransferAction"] | components["schemas"]["PaymentAction"] | null;
             /** @description The result of a `succeeded` action; otherwise `null`. */
             result: components["schemas"]["LedgerResult"] | components["schemas"]["PaymentResult"] | null;
-            /** @description The problem recorded by a `failed` action; otherwise `null`. */
+            /**
+             * @description The problem recorded by a `failed` action; otherwise `null`. Its `type` tells which
+             *     (a host's own actions may record types of their own; see `ProblemType`).
+             */
             error: components["schemas"]["InsufficientFundsProblem"] | components["schemas"]["PaymentDeclinedProblem"] | components["schemas"]["PaymentRejectedProblem"] | components["schemas"]["UncreditablePaymentProblem"] | null;
             /** Format: date-time */
             createdAt: string;
@@ -1159,8 +1288,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @enum {unknown} */
-                    type?: "https://idempotence.dev/problems/context-cancelled" | "https://idempotence.dev/problems/context-expired";
                     /** @constant */
                     status?: 410;
                 };
@@ -1174,8 +1301,6 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
                     /** @constant */
-                    type?: "https://idempotence.dev/problems/context-cancelled";
-                    /** @constant */
                     status?: 410;
                 };
             };
@@ -1187,8 +1312,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @constant */
-                    type?: "https://idempotence.dev/problems/precondition-required";
                     /** @constant */
                     status?: 428;
                 };
@@ -1219,8 +1342,6 @@ export interface components {
                  */
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
                     /** @constant */
-                    type?: "https://idempotence.dev/problems/precondition-failed";
-                    /** @constant */
                     status?: 412;
                 };
             };
@@ -1238,8 +1359,6 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
                     /** @constant */
-                    type?: "https://idempotence.dev/problems/context-already-executed";
-                    /** @constant */
                     status?: 409;
                 };
             };
@@ -1251,8 +1370,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @constant */
-                    type?: "https://idempotence.dev/problems/malformed-body";
                     /** @constant */
                     status?: 400;
                 };
@@ -1275,8 +1392,6 @@ export interface components {
                  */
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
                     /** @constant */
-                    type?: "https://idempotence.dev/problems/invalid-parameter";
-                    /** @constant */
                     status?: 400;
                 };
             };
@@ -1289,8 +1404,6 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
                     /** @constant */
-                    type?: "https://idempotence.dev/problems/payload-too-large";
-                    /** @constant */
                     status?: 413;
                 };
             };
@@ -1302,8 +1415,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @constant */
-                    type?: "https://idempotence.dev/problems/unsupported-media-type";
                     /** @constant */
                     status?: 415;
                 };
@@ -1319,8 +1430,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @enum {unknown} */
-                    type?: "https://idempotence.dev/problems/malformed-body" | "https://idempotence.dev/problems/invalid-idempotency-key";
                     /** @constant */
                     status?: 400;
                 };
@@ -1338,8 +1447,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @enum {unknown} */
-                    type?: "https://idempotence.dev/problems/validation-failed" | "https://idempotence.dev/problems/idempotency-key-reused";
                     /** @constant */
                     status?: 422;
                 };
@@ -1359,8 +1466,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @enum {unknown} */
-                    type?: "https://idempotence.dev/problems/invalid-action" | "https://idempotence.dev/problems/unknown-account" | "https://idempotence.dev/problems/currency-mismatch" | "https://idempotence.dev/problems/balance-limit-exceeded" | "https://idempotence.dev/problems/unknown-payment-source";
                     /** @constant */
                     status?: 422;
                 };
@@ -1373,8 +1478,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["HttpProblem"] & {
-                    /** @constant */
-                    type?: "https://idempotence.dev/problems/internal-error";
                     /** @constant */
                     status?: 500;
                 };
@@ -1389,6 +1492,86 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
             };
+        };
+        /** @description The path exists but does not answer this method (`method-not-allowed`); `Allow` names the methods it does. Answered for every method a path does not list, after authentication (`401` first where a key is needed). */
+        MethodNotAllowed: {
+            headers: {
+                Allow: components["headers"]["Allow"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/method-not-allowed",
+                 *       "title": "Method not allowed",
+                 *       "status": 405,
+                 *       "detail": "PATCH is not allowed on /contexts.",
+                 *       "instance": "/contexts"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["HttpProblem"] & {
+                    /** @constant */
+                    status?: 405;
+                };
+            };
+        };
+        /** @description The status and headers of the GET answer, without the body: the context was cancelled (`context-cancelled`). An expired context still reads (`200`, `state` `expired`). */
+        ContextCancelledHead: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: an unexpected failure (`internal-error`). Nothing was committed; retrying the same request is safe. */
+        InternalErrorHead: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: a query parameter is out of range, unknown to the service (a cursor it did not issue, a state it does not have) or repeated (`invalid-parameter`). */
+        InvalidParameterHead: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: unknown id, an id that is not a UUID, or another tenant's id (`not-found`). */
+        NotFoundHead: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /**
+         * @description The status and headers of the GET answer, without the body: a precondition failed (`precondition-failed`): `If-Match` does not match the current
+         *     `ETag`, or `If-None-Match: *` names an existing context. The `ETag` header carries the
+         *     current tag; for contexts the problem also has the member `currentETag`.
+         */
+        PreconditionFailedHead: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                /** @description `private, no-cache` on the reads of lists and accounts (set before the precondition is evaluated); absent on contexts. */
+                "Cache-Control"?: "private, no-cache";
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: the database cannot be reached (`service-unavailable`); retry the same request after `Retry-After` seconds. */
+        ServiceUnavailableHead: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: no valid API key in `Authorization: Bearer <key>` (`unauthorized`). Checked before anything else, even before the route. */
+        UnauthorizedHead: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content?: never;
         };
     };
     parameters: {
@@ -1457,7 +1640,15 @@ export interface components {
          *     (empty, more than 255 characters, not printable ASCII, broken quoting or escapes)
          *     answers `400` `invalid-idempotency-key`. Send the header once. See *Idempotency-Key*
          *     in the introduction for the full status matrix.
-         * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+         *
+         *     The `pattern` is the server's rule, so a client that validates against it never sends
+         *     a key the server refuses: either the bare form — 1 to 255 printable ASCII characters,
+         *     the first neither a space nor `"`, the last not a space (the server would drop it) — or
+         *     the sf-string form — `"`, then 1 to 255 characters, each a printable ASCII character
+         *     other than `"` and `\` or one of the escapes `\"` and `\\`, then `"`. So the header
+         *     is at most 512 characters long (an sf-string of 255 escapes), while the key itself is
+         *     at most 255 characters in either form (`maxLength` alone would let a 256-character
+         *     bare key through).
          */
         IdempotencyKey: string;
     };
@@ -1513,6 +1704,11 @@ export interface components {
          * @example 1
          */
         RetryAfter: number;
+        /**
+         * @description The methods this path answers (RFC 9110 §10.2.1), e.g. `HEAD, GET, PUT, DELETE`; `HEAD` wherever `GET` is.
+         * @example HEAD, GET, PUT, DELETE
+         */
+        Allow: string;
     };
     pathItems: never;
 }
@@ -1537,8 +1733,30 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headRoot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the entry point. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["UnauthorizedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     getHealth: {
@@ -1558,6 +1776,25 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Health"];
                 };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    headHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the process is alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1579,6 +1816,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             /** @description The database is unreachable or not fully migrated (`service-unavailable`). */
             503: {
@@ -1589,6 +1827,33 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
+            };
+        };
+    };
+    headReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: ready to serve requests. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["InternalErrorHead"];
+            /** @description The headers GET answers with, without the body: the database is unreachable or not fully migrated (`service-unavailable`). */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1610,7 +1875,27 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    headOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the OpenAPI 3.1 document describing this service. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["InternalErrorHead"];
         };
     };
     getDocs: {
@@ -1630,6 +1915,25 @@ export interface operations {
                 content: {
                     "text/html": string;
                 };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    headDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1660,7 +1964,36 @@ export interface operations {
                 };
                 content?: never;
             };
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    headDocsScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the script. */
+            200: {
+                headers: {
+                    /** @description Strong entity tag naming the version of the bundle. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The headers GET answers with, without the body: `If-None-Match` matches: the cached copy is current. */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["InternalErrorHead"];
         };
     };
     getMetrics: {
@@ -1687,7 +2020,27 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    headMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the metrics, in the text format 0.0.4. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["InternalErrorHead"];
         };
     };
     createTenant: {
@@ -1708,7 +2061,15 @@ export interface operations {
                  *     (empty, more than 255 characters, not printable ASCII, broken quoting or escapes)
                  *     answers `400` `invalid-idempotency-key`. Send the header once. See *Idempotency-Key*
                  *     in the introduction for the full status matrix.
-                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 *
+                 *     The `pattern` is the server's rule, so a client that validates against it never sends
+                 *     a key the server refuses: either the bare form — 1 to 255 printable ASCII characters,
+                 *     the first neither a space nor `"`, the last not a space (the server would drop it) — or
+                 *     the sf-string form — `"`, then 1 to 255 characters, each a printable ASCII character
+                 *     other than `"` and `\` or one of the escapes `\"` and `\\`, then `"`. So the header
+                 *     is at most 512 characters long (an sf-string of 255 escapes), while the key itself is
+                 *     at most 255 characters in either form (`maxLength` alone would let a 256-character
+                 *     bare key through).
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1760,6 +2121,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
@@ -1824,6 +2186,7 @@ export interface operations {
             304: components["responses"]["NotModified"];
             400: components["responses"]["InvalidParameter"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1847,7 +2210,15 @@ export interface operations {
                  *     (empty, more than 255 characters, not printable ASCII, broken quoting or escapes)
                  *     answers `400` `invalid-idempotency-key`. Send the header once. See *Idempotency-Key*
                  *     in the introduction for the full status matrix.
-                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 *
+                 *     The `pattern` is the server's rule, so a client that validates against it never sends
+                 *     a key the server refuses: either the bare form — 1 to 255 printable ASCII characters,
+                 *     the first neither a space nor `"`, the last not a space (the server would drop it) — or
+                 *     the sf-string form — `"`, then 1 to 255 characters, each a printable ASCII character
+                 *     other than `"` and `\` or one of the escapes `\"` and `\\`, then `"`. So the header
+                 *     is at most 512 characters long (an sf-string of 255 escapes), while the key itself is
+                 *     at most 255 characters in either form (`maxLength` alone would let a 256-character
+                 *     bare key through).
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1925,14 +2296,13 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpProblem"] & {
-                        /** @enum {unknown} */
-                        type?: "https://idempotence.dev/problems/malformed-body" | "https://idempotence.dev/problems/invalid-idempotency-key" | "https://idempotence.dev/problems/idempotency-key-required";
                         /** @constant */
                         status?: 400;
                     };
                 };
             };
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             /**
@@ -1948,8 +2318,6 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["HttpProblem"] & {
-                        /** @enum {unknown} */
-                        type?: "https://idempotence.dev/problems/validation-failed" | "https://idempotence.dev/problems/idempotency-key-reused" | "https://idempotence.dev/problems/invalid-action" | "https://idempotence.dev/problems/unknown-account" | "https://idempotence.dev/problems/currency-mismatch" | "https://idempotence.dev/problems/balance-limit-exceeded" | "https://idempotence.dev/problems/unknown-payment-source";
                         /** @constant */
                         status?: 422;
                     };
@@ -1957,6 +2325,66 @@ export interface operations {
             };
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headListContexts: {
+        parameters: {
+            query?: {
+                /** @description Only contexts in this state (`open` excludes expired ones). Another value, or the parameter given twice, answers `400` `invalid-parameter`. */
+                state?: components["parameters"]["StateFilter"];
+                /**
+                 * @description Only contexts created by a `POST /contexts` with this `Idempotency-Key`: an
+                 *     exact, case-sensitive match on the key without the sf-string quotes (send `abc` for
+                 *     `Idempotency-Key: "abc"`). An empty value, more than 255 characters, or the parameter
+                 *     given twice answers `400` `invalid-parameter`.
+                 * @example order-8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                idempotencyKey?: components["parameters"]["IdempotencyKeyFilter"];
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of contexts. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["UnauthorizedHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     getContext: {
@@ -2028,6 +2456,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             410: components["responses"]["ContextCancelled"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
@@ -2118,6 +2547,7 @@ export interface operations {
             400: components["responses"]["MalformedBody"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["ContextAlreadyExecuted"];
             410: components["responses"]["ContextGone"];
             412: components["responses"]["PreconditionFailed"];
@@ -2169,12 +2599,86 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["ContextAlreadyExecuted"];
             410: components["responses"]["ContextGone"];
             412: components["responses"]["PreconditionFailed"];
             428: components["responses"]["PreconditionRequired"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headContext: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description [RFC 7240](https://www.rfc-editor.org/rfc/rfc7240) preferences. This operation honours
+                 *     `wait=N` (§4.3, `N` in delta-seconds, at most 9 digits, optionally quoted): hold the
+                 *     request as a long-poll for up to `N` seconds, capped at 30, while the context may still
+                 *     change (see the operation). Of several comma-separated preferences the first `wait`
+                 *     counts; other preferences, and a malformed `wait`, are ignored.
+                 * @example wait=10
+                 */
+                Prefer?: components["parameters"]["PreferWait"];
+            };
+            path: {
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the context (after the wait, on a long-poll). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    "Preference-Applied": components["headers"]["PreferenceApplied"];
+                    Vary: components["headers"]["VaryPrefer"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description The headers GET answers with, without the body: the context matches `If-None-Match` — on a long-poll: it did not change during the
+             *     wait. No body.
+             */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    "Preference-Applied": components["headers"]["PreferenceApplied"];
+                    Vary: components["headers"]["VaryPrefer"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["UnauthorizedHead"];
+            404: components["responses"]["NotFoundHead"];
+            410: components["responses"]["ContextCancelledHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     listAccounts: {
@@ -2224,6 +2728,7 @@ export interface operations {
             304: components["responses"]["NotModified"];
             400: components["responses"]["InvalidParameter"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2247,7 +2752,15 @@ export interface operations {
                  *     (empty, more than 255 characters, not printable ASCII, broken quoting or escapes)
                  *     answers `400` `invalid-idempotency-key`. Send the header once. See *Idempotency-Key*
                  *     in the introduction for the full status matrix.
-                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 *
+                 *     The `pattern` is the server's rule, so a client that validates against it never sends
+                 *     a key the server refuses: either the bare form — 1 to 255 printable ASCII characters,
+                 *     the first neither a space nor `"`, the last not a space (the server would drop it) — or
+                 *     the sf-string form — `"`, then 1 to 255 characters, each a printable ASCII character
+                 *     other than `"` and `\` or one of the escapes `\"` and `\\`, then `"`. So the header
+                 *     is at most 512 characters long (an sf-string of 255 escapes), while the key itself is
+                 *     at most 255 characters in either form (`maxLength` alone would let a 256-character
+                 *     bare key through).
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2278,11 +2791,62 @@ export interface operations {
             };
             400: components["responses"]["CreateBadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headListAccounts: {
+        parameters: {
+            query?: {
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of accounts. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["UnauthorizedHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     getAccount: {
@@ -2330,9 +2894,58 @@ export interface operations {
             304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAccount: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The account's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 1ce98afb-408d-42aa-933e-81438c8a6dd2
+                 */
+                id: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the account. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["UnauthorizedHead"];
+            404: components["responses"]["NotFoundHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     listAccountEntries: {
@@ -2389,9 +3002,67 @@ export interface operations {
             400: components["responses"]["InvalidParameter"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headListAccountEntries: {
+        parameters: {
+            query?: {
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The account's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 1ce98afb-408d-42aa-933e-81438c8a6dd2
+                 */
+                id: components["parameters"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of entries. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["UnauthorizedHead"];
+            404: components["responses"]["NotFoundHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     listWebhooks: {
@@ -2441,6 +3112,7 @@ export interface operations {
             304: components["responses"]["NotModified"];
             400: components["responses"]["InvalidParameter"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2464,7 +3136,15 @@ export interface operations {
                  *     (empty, more than 255 characters, not printable ASCII, broken quoting or escapes)
                  *     answers `400` `invalid-idempotency-key`. Send the header once. See *Idempotency-Key*
                  *     in the introduction for the full status matrix.
-                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 *
+                 *     The `pattern` is the server's rule, so a client that validates against it never sends
+                 *     a key the server refuses: either the bare form — 1 to 255 printable ASCII characters,
+                 *     the first neither a space nor `"`, the last not a space (the server would drop it) — or
+                 *     the sf-string form — `"`, then 1 to 255 characters, each a printable ASCII character
+                 *     other than `"` and `\` or one of the escapes `\"` and `\\`, then `"`. So the header
+                 *     is at most 512 characters long (an sf-string of 255 escapes), while the key itself is
+                 *     at most 255 characters in either form (`maxLength` alone would let a 256-character
+                 *     bare key through).
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2495,11 +3175,62 @@ export interface operations {
             };
             400: components["responses"]["CreateBadRequest"];
             401: components["responses"]["Unauthorized"];
+            405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headListWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of webhook endpoints. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["UnauthorizedHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     getWebhook: {
@@ -2547,6 +3278,7 @@ export interface operations {
             304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2576,8 +3308,57 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The webhook endpoint's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 406c5fad-b3a6-4da8-8f0b-7b72514b9fd2
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the webhook endpoint. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["UnauthorizedHead"];
+            404: components["responses"]["NotFoundHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
         };
     };
     receiveContextEvent: {

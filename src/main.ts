@@ -4,6 +4,7 @@
 //   processor  the bundled card-processor simulator
 //   all        all three in one process: the development mode behind `npm start`
 import type { Server } from 'node:http';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp, defaultActions } from './app.ts';
@@ -53,6 +54,15 @@ async function databaseUrl(config: Config, log: pino.Logger): Promise<{ url: str
   if (config.databaseUrl) return { url: config.databaseUrl };
   const dataDir = path.join(config.dataDir, 'postgres');
   log.info({ dataDir, port: config.embeddedPostgresPort }, 'DATABASE_URL is not set: starting an embedded PostgreSQL');
+  await new Promise<void>((resolve) => {
+    // Postgres would fail on a taken port with a page of log; say it in one line instead.
+    const probe = createServer();
+    probe.once('error', (error) => {
+      exitOnTakenPort(error, config.embeddedPostgresPort, '127.0.0.1', 'EMBEDDED_POSTGRES_PORT', false);
+      resolve();
+    });
+    probe.listen(config.embeddedPostgresPort, '127.0.0.1', () => probe.close(() => resolve()));
+  });
   // Loaded only here: a deployment with DATABASE_URL never needs the embedded-postgres package.
   const { startEmbeddedPostgres } = await import('./db/embedded.ts');
   const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPostgresPort, persistent: true });
@@ -75,10 +85,10 @@ async function listenOrExit(server: Server, port: number, host: string): Promise
   }
 }
 
-function exitOnTakenPort(error: unknown, port: number, host: string, variable: string): void {
+function exitOnTakenPort(error: unknown, port: number, host: string, variable: string, anyFree = true): void {
   const code = (error as { code?: unknown }).code;
   if (code === 'EADDRINUSE' || code === 'EACCES') {
-    console.error(`Port ${port} on ${host} is ${code === 'EADDRINUSE' ? 'taken' : 'not allowed'}: set ${variable} to another port (0 for any free one).`);
+    console.error(`Port ${port} on ${host} is ${code === 'EADDRINUSE' ? 'taken' : 'not allowed'}: set ${variable} to another port${anyFree ? ' (0 for any free one)' : ''}.`);
     process.exit(1);
   }
 }

@@ -89,3 +89,18 @@ test('a port that is taken is one line naming the variable that moves it, no sta
   t.is(result.status, 1);
   t.is(result.stderr.trim(), `Port ${port} on 127.0.0.1 is taken: set PORT to another port (0 for any free one).`);
 });
+
+test('a taken port of the embedded Postgres is one line too', async (t) => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const port = (taken.address() as net.AddressInfo).port;
+  const { DATABASE_URL: _unset, ...env } = process.env;
+  const result = spawnSync(process.execPath, ['--import=tsx', 'src/main.ts', 'all'], {
+    env: { ...env, EMBEDDED_POSTGRES_PORT: String(port), PORT: '0', LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.is(result.status, 1);
+  t.is(result.stderr.trim(), `Port ${port} on 127.0.0.1 is taken: set EMBEDDED_POSTGRES_PORT to another port.`);
+});

@@ -3,14 +3,30 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { createRouters } from '../src/app.ts';
 import { problemCatalog, problemType } from '../src/http/problems.ts';
+import { MAX_KEY_LENGTH, readIdempotencyKey } from '../src/idempotency/header.ts';
 import { drainJobs, testWorker } from './helpers/payments.ts';
-import { checkReply, operation, spec } from './helpers/spec.ts';
+import { checkReply, operation, schemaAt, spec } from './helpers/spec.ts';
 import { ADMIN_TOKEN, at, type RequestOptions, withTestServer } from './helpers/server.ts';
 
 const server = withTestServer(test);
+
+type Json = Record<string, unknown>;
+/** Every method an OpenAPI path item can hold. */
+const METHODS = ['get', 'head', 'put', 'post', 'delete', 'patch', 'options', 'trace'] as const;
+const paths = spec['paths'] as Record<string, Record<string, Json | undefined>>;
+
+/** Follows a `$ref` into openapi.yaml (one level, as components are written). */
+function deref(node: Json): Json {
+  const ref = node['$ref'];
+  if (typeof ref !== 'string') return node;
+  let target: unknown = spec;
+  for (const segment of ref.slice(2).split('/')) target = (target as Json)[segment.replace(/~1/g, '/').replace(/~0/g, '~')];
+  return target as Json;
+}
 
 test('every route in the code is an operation in openapi.yaml, and the other way round', (t) => {
   const routers = createRouters({
@@ -19,20 +35,146 @@ test('every route in the code is an operation in openapi.yaml, and the other way
     config: { adminToken: undefined, contextTtlSeconds: 60 },
     logger: pino({ level: 'silent' }),
   });
+  // HEAD included: @koa/router answers HEAD on every GET route, and openapi.yaml has a `head`
+  // operation beside every `get`.
   const inCode = new Set<string>();
   for (const router of routers) {
     for (const layer of router.stack) {
-      for (const method of layer.methods) {
-        if (method === 'HEAD') continue;
-        inCode.add(`${method} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`);
-      }
+      for (const method of layer.methods) inCode.add(`${method} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`);
     }
   }
   const inSpec = new Set<string>();
-  for (const [path, item] of Object.entries(spec['paths'] as Record<string, Record<string, unknown>>)) {
-    for (const method of ['get', 'put', 'post', 'delete', 'patch']) if (item[method]) inSpec.add(`${method.toUpperCase()} ${path}`);
+  for (const [path, item] of Object.entries(paths)) {
+    for (const method of METHODS) if (item[method]) inSpec.add(`${method.toUpperCase()} ${path}`);
   }
   t.deepEqual([...inCode].sort(), [...inSpec].sort());
+});
+
+test('every HEAD mirrors its GET without bodies, and every other operation documents 405 with Allow', (t) => {
+  const methodNotAllowed = '#/components/responses/MethodNotAllowed';
+  t.truthy(deref({ $ref: methodNotAllowed })['headers'] && (deref({ $ref: methodNotAllowed })['headers'] as Json)['Allow'], 'the 405 answer has Allow');
+  for (const [path, item] of Object.entries(paths)) {
+    t.is(Boolean(item['head']), Boolean(item['get']), `${path}: a head operation exactly where there is a get`);
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op || method === 'head') continue;
+      const responses = op['responses'] as Json;
+      t.is((responses['405'] as Json | undefined)?.['$ref'], methodNotAllowed, `${method.toUpperCase()} ${path} documents 405`);
+    }
+    const [get, head] = [item['get'], item['head']];
+    if (!get || !head) continue;
+    const getResponses = get['responses'] as Json;
+    const headResponses = head['responses'] as Json;
+    t.deepEqual(Object.keys(headResponses), Object.keys(getResponses).filter((code) => code !== '405'), `HEAD ${path}: the statuses of GET`);
+    t.deepEqual(head['parameters'], get['parameters'], `HEAD ${path}: the parameters of GET`);
+    t.deepEqual(head['security'], get['security'], `HEAD ${path}: the security of GET`);
+    t.not(head['operationId'], undefined);
+    for (const [code, response] of Object.entries(headResponses)) {
+      const headResponse = deref(response as Json);
+      const getResponse = deref(getResponses[code] as Json);
+      t.is(headResponse['content'], undefined, `HEAD ${path} ${code} has no body`);
+      t.deepEqual(headResponse['headers'], getResponse['headers'], `HEAD ${path} ${code}: the headers of GET`);
+    }
+  }
+});
+
+test('every path answers a method it does not list with 405 and Allow, and HEAD as GET without a body', async (t) => {
+  const tenant = server.tenant;
+  const account = await tenant.createAccount();
+  const context = (await tenant.createContext()).id;
+  const webhook = at((await tenant.request('POST', '/webhooks', { body: { url: 'https://example.com/allow' } })).json, 'id');
+  const ids: Record<string, string> = { '/contexts/{id}': context, '/accounts/{id}': account, '/accounts/{id}/entries': account, '/webhooks/{id}': webhook };
+  const problems: string[] = [];
+  for (const [template, item] of Object.entries(paths)) {
+    const id = ids[template];
+    if (template.includes('{') && id === undefined) {
+      t.fail(`${template}: the test knows no id for it`);
+      continue;
+    }
+    const path = id === undefined ? template : template.replace(/\{\w+\}/, id);
+    const declared = METHODS.filter((method) => item[method]).map((method) => method.toUpperCase());
+    t.false(declared.includes('PATCH'), 'PATCH is the method no path has');
+    const refused = await tenant.request('PATCH', path, { key: template === '/tenants' ? ADMIN_TOKEN : tenant.apiKey });
+    t.is(refused.status, 405, `PATCH ${template}`);
+    t.deepEqual((refused.headers.get('allow') ?? '').split(/\s*,\s*/).sort(), [...declared].sort(), `Allow of ${template}`);
+    t.is(at(refused.json, 'type'), problemType('method-not-allowed'));
+    t.is(at(refused.json, 'instance'), path);
+    for (const method of declared) if (method !== 'HEAD') problems.push(...checkReply(method, template, refused));
+    if (!item['get']) continue;
+    const get = await tenant.request('GET', path);
+    const head = await tenant.request('HEAD', path);
+    t.is(head.status, get.status, `HEAD ${template}`);
+    t.is(head.text, '', `HEAD ${template} has no body`);
+    t.is(head.headers.get('etag'), get.headers.get('etag'), `HEAD ${template}: ETag`);
+    t.is(head.headers.get('content-type'), get.headers.get('content-type'), `HEAD ${template}: Content-Type`);
+    problems.push(...checkReply('HEAD', template, head));
+  }
+  const unauthorized = await tenant.request('HEAD', `/contexts/${context}`, { key: null });
+  t.is(unauthorized.status, 401);
+  t.truthy(unauthorized.headers.get('www-authenticate'));
+  problems.push(...checkReply('HEAD', '/contexts/{id}', unauthorized));
+  const revalidated = await tenant.request('HEAD', `/contexts/${context}`, { headers: { 'if-none-match': '"1"' } });
+  t.is(revalidated.status, 304);
+  problems.push(...checkReply('HEAD', '/contexts/{id}', revalidated));
+  t.deepEqual(problems, []);
+});
+
+test('the Idempotency-Key schema lets through only keys the server reads, and every key it reads in a canonical form', (t) => {
+  const valid = schemaAt('/components/parameters/IdempotencyKey/schema');
+  const sfString = (key: string) => `"${key.replace(/["\\]/g, (ch) => `\\${ch}`)}"`;
+  const decoded = (header: string) => (header.startsWith('"') ? header.slice(1, -1).replace(/\\(["\\])/g, '$1') : header);
+  const cases: [string, boolean][] = [
+    ['8e03978e-40d5-43e8-bc93-6894a57f9324', true],
+    ['"8e03978e-40d5-43e8-bc93-6894a57f9324"', true],
+    ['x'.repeat(MAX_KEY_LENGTH), true],
+    ['x'.repeat(MAX_KEY_LENGTH + 1), false],
+    [`"${'y'.repeat(MAX_KEY_LENGTH)}"`, true],
+    [`"${'y'.repeat(MAX_KEY_LENGTH + 1)}"`, false],
+    [sfString('"'.repeat(MAX_KEY_LENGTH)), true], // 512 characters, the longest header there is
+    [sfString('\\'.repeat(MAX_KEY_LENGTH + 1)), false],
+    ['', false],
+    ['""', false],
+    ['"open', false],
+    ['"a"b"', false],
+    ['"a\\x"', false],
+    ['tab\there', false],
+    ['caf\u00e9', false],
+    ['a"b', true],
+  ];
+  for (const [header, accepted] of cases) {
+    t.is(valid(header), accepted, `schema on ${JSON.stringify(header.slice(0, 40))}`);
+    t.is(readIdempotencyKey(header).kind === 'key', accepted, `server on ${JSON.stringify(header.slice(0, 40))}`);
+  }
+  const char = fc.oneof(
+    { weight: 12, arbitrary: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)) },
+    { weight: 2, arbitrary: fc.constantFrom('"', '\\', ' ') },
+    { weight: 1, arbitrary: fc.constantFrom('\t', '\u00e9', '\u0000', '\n') },
+  );
+  const header = fc.oneof(fc.string({ unit: char, maxLength: 24 }), fc.string({ unit: char, minLength: 250, maxLength: 520 }));
+  // What the schema lets through, the server reads, as the key the header spells.
+  fc.assert(
+    fc.property(header, (value) => {
+      if (!valid(value)) return true;
+      const reading = readIdempotencyKey(value);
+      return reading.kind === 'key' && reading.key === decoded(value);
+    }),
+    { numRuns: 2_000 },
+  );
+  // Every key the server can read passes as an sf-string, and as a bare value wherever the
+  // server reads the bare value as that very key (not with an opening quote or a space at
+  // either end, which the server would strip).
+  const key = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), minLength: 1, maxLength: MAX_KEY_LENGTH });
+  fc.assert(
+    fc.property(key, (value) => {
+      const quoted = sfString(value);
+      const quotedReading = readIdempotencyKey(quoted);
+      if (!valid(quoted) || quotedReading.kind !== 'key' || quotedReading.key !== value) return false;
+      const bareReading = readIdempotencyKey(value);
+      const readsAsItself = bareReading.kind === 'key' && bareReading.key === value && !value.startsWith('"');
+      return !readsAsItself || valid(value);
+    }),
+    { numRuns: 2_000 },
+  );
 });
 
 test('every problem type of the catalog appears in openapi.yaml', async (t) => {

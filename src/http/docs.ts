@@ -41,10 +41,12 @@ function bundleLocation(): { file: string; version: string } | undefined {
 /**
  * Scalar's options (data-configuration). Off: the web fonts it would fetch from its CDN, its
  * telemetry, the AI agent, the developer toolbar (its "share" uploads the document). The document
- * comes from this origin; "Test request" sends to the server the document names (`/`), no proxy.
+ * comes from this origin, and "Test request" goes to this origin too (`servers` here overrides the
+ * document's first entry, http://localhost:3000, which generated clients use), no proxy.
  */
 const CONFIGURATION = {
   url: '/openapi.yaml',
+  servers: [{ url: '/', description: 'this server' }],
   withDefaultFonts: false,
   telemetry: false,
   agent: { disabled: true },

@@ -17,6 +17,8 @@ function unquote(text: string): string | undefined {
   for (let i = 1; i < text.length - 1; i++) {
     const ch = text[i];
     if (ch === '\\') {
+      // RFC 8941 §3.3.3: an escape needs a character after it; the closing quote cannot be one.
+      if (i + 1 >= text.length - 1) return undefined;
       const next = text[i + 1];
       if (next !== '"' && next !== '\\') return undefined;
       out += next;

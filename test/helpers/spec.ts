@@ -26,6 +26,12 @@ function resolve(pointer: string[]): { node: Json; pointer: string[] } {
   return { node: (node ?? {}) as Json, pointer };
 }
 
+/** A validator for the schema at a JSON pointer into openapi.yaml (`/components/parameters/IdempotencyKey/schema`). */
+export function schemaAt(pointer: string): (value: unknown) => boolean {
+  const validate = ajv.getSchema(`openapi.json#${pointer}`) ?? ajv.compile({ $ref: `openapi.json#${pointer}` });
+  return (value) => validate(value) === true;
+}
+
 export function operation(method: string, pathTemplate: string): Json | undefined {
   const paths = spec['paths'] as Record<string, Record<string, Json>> | undefined;
   return paths?.[pathTemplate]?.[method.toLowerCase()];

@@ -10,7 +10,7 @@ test('the draft\'s structured-field string and the bare form name the same key',
 });
 
 test('malformed keys are refused', (t) => {
-  for (const header of ['', '   ', '""', '"unterminated', '"bad \\x escape"', '"inner " quote"', 'x'.repeat(256), '"' + 'x'.repeat(256) + '"', 'caf\u00e9', 'tab\there', ['a', 'b']]) {
+  for (const header of ['', '   ', '""', '"unterminated', '"bad \\x escape"', '"inner " quote"', '"a\\"', '"\\"', 'x'.repeat(256), '"' + 'x'.repeat(256) + '"', 'caf\u00e9', 'tab\there', ['a', 'b']]) {
     t.is(readIdempotencyKey(header).kind, 'invalid', JSON.stringify(header));
   }
   t.is(readIdempotencyKey('x'.repeat(255)).kind, 'key');

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { loadMigrations } from '../../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 
 const run = promisify(execFile);
@@ -93,7 +94,7 @@ test('npm pack → a fresh app installs it, type-checks under strict NodeNext, r
   const pool = database.pool;
   t.deepEqual((await pool.query('SELECT version, name FROM public.schema_migrations')).rows, [{ version: 1, name: 'host: create tenants' }]);
   t.deepEqual((await pool.query('SELECT email FROM public.tenants')).rows, [{ email: 'host@example.com' }]);
-  t.is(Number((await pool.query('SELECT count(*) AS n FROM idempotence.idempotence_migrations')).rows[0].n), 4);
+  t.is(Number((await pool.query('SELECT count(*) AS n FROM idempotence.idempotence_migrations')).rows[0].n), (await loadMigrations()).length);
   t.is((await pool.query("SELECT to_regclass('public.contexts') AS t")).rows[0].t, null, 'no engine table in public');
   const orders = await pool.query('SELECT count(*)::int AS n, count(DISTINCT o.context_id)::int AS contexts FROM public.orders o JOIN idempotence.contexts c ON c.id = o.context_id');
   t.true(orders.rows[0].n > 0, 'the action wrote the host\'s table');
