@@ -5,6 +5,7 @@
 //   all        all three in one process: the development mode behind `npm start`
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp, defaultActions } from './app.ts';
@@ -22,6 +23,7 @@ import { startProcessor } from './processor/server.ts';
 import { ensureDevTenant } from './tenants/dev-tenant.ts';
 import { runWebhookDeliverer } from './webhooks/deliverer.ts';
 import { DEFAULT_PROCESSOR_URL } from './payments/action.ts';
+import { PROCESSOR_URL_FILE } from './processor/url-file.ts';
 import { JobNotifier } from './phases/job-notifier.ts';
 import { Worker } from './phases/worker.ts';
 import { runKeySweeper } from './idempotency/sweeper.ts';
@@ -144,6 +146,11 @@ async function main(): Promise<void> {
       throw error;
     });
     processorUrl ??= processor.url;
+    if (role === 'all') {
+      // `npm run reconcile` beside `npm start` finds the simulator's port, which is any free one, here.
+      await mkdir(config.dataDir, { recursive: true });
+      await writeFile(path.join(config.dataDir, PROCESSOR_URL_FILE), `${processor.url}\n`);
+    }
     stops.push(() => processor.close());
     log.info({ url: processor.url }, 'card processor simulator listening');
   }

@@ -7,6 +7,7 @@ import { defaultActions } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createDatabase, createPool } from './db/database.ts';
 import { ProcessorClient } from './payments/processor-client.ts';
+import { notedProcessorUrl } from './processor/url-file.ts';
 import { reconcileJobs, unresolved } from './phases/reconcile.ts';
 
 const config = loadConfig();
@@ -17,7 +18,8 @@ const db = createDatabase(pool);
 let exitCode = 0;
 try {
   const processor = new ProcessorClient({
-    baseUrl: config.processorUrl ?? `http://127.0.0.1:${config.processorPort ?? 3001}`,
+    // PROCESSOR_URL, else PROCESSOR_PORT, else the simulator a running `npm start` noted, else 3001.
+    baseUrl: config.processorUrl ?? (config.processorPort === undefined ? notedProcessorUrl(config.dataDir) : undefined) ?? `http://127.0.0.1:${config.processorPort ?? 3001}`,
     timeoutMs: config.processorTimeoutMs,
   });
   const report = await reconcileJobs(db, defaultActions({ processor }), { repair: !dryRun, logger: pino({ level: 'warn' }) });

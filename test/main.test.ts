@@ -62,6 +62,14 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     t.is(accepted.status, 202);
     const done = await send(first.base, 'GET', `/contexts/${id}`, { key: first.key, headers: { prefer: 'wait=20', 'if-none-match': '"2"' } });
     t.is(at(done.json, 'state'), 'succeeded');
+    // `npm run reconcile` beside it finds the simulator on its any-free port, and finds nothing amiss.
+    const reconciled = spawnSync(process.execPath, ['--import=tsx', 'src/reconcile-cli.ts'], {
+      env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PROCESSOR_PORT: '' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    t.is(reconciled.status, 0, reconciled.stdout + reconciled.stderr);
+    t.regex(reconciled.stdout, /unresolved: 0/);
     t.notRegex(first.output(), /Warning|MaxListeners|\n\s+at /, `a newcomer's first screen has no warning or stack trace:\n${first.output()}`);
     await first.stop();
     const second = await start();
