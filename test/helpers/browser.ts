@@ -4,9 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync } from 'node:zlib';
 import chromiumPackage from '@sparticuz/chromium';
 import { chromium, type Browser } from 'playwright-core';
@@ -21,10 +21,34 @@ export async function launchChromium(): Promise<{ browser: Browser; which: strin
     const browser = await chromium.launch({ executablePath: SYSTEM_CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', ...QUIET], headless: true, timeout: 15_000 });
     return { browser, which: SYSTEM_CHROMIUM };
   }
-  const executablePath = await chromiumPackage.executablePath();
+  const executablePath = await unpackedChromium();
   const env = await librariesFor(executablePath);
   const browser = await chromium.launch({ executablePath, args: [...chromiumPackage.args, ...QUIET], headless: true, timeout: 20_000, ...(env ? { env } : {}) });
   return { browser, which: `@sparticuz/chromium (${executablePath})${env ? ' with its bundled NSS libraries' : ''}` };
+}
+
+/** The package's folder (its entry is build/esm/index.js or build/cjs/index.cjs; bin/ is beside build/). */
+function sparticuzDir(): string {
+  return path.resolve(path.dirname(createRequire(import.meta.url).resolve('@sparticuz/chromium')), '..', '..');
+}
+
+/**
+ * The package unpacks its browser (and the GL libraries it loads) into os.tmpdir() and reuses
+ * what it finds there, whatever version left it: a folder per version keeps two versions apart.
+ */
+async function unpackedChromium(): Promise<string> {
+  const packageDir = sparticuzDir();
+  const { version } = JSON.parse(await readFile(path.join(packageDir, 'package.json'), 'utf8')) as { version: string };
+  const ownTmp = path.join(os.tmpdir(), `idempotence-chromium-${version}`);
+  await mkdir(ownTmp, { recursive: true });
+  const previous = process.env['TMPDIR'];
+  process.env['TMPDIR'] = ownTmp;
+  try {
+    return await chromiumPackage.executablePath();
+  } finally {
+    if (previous === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = previous;
+  }
 }
 
 /**
@@ -38,8 +62,8 @@ async function librariesFor(executablePath: string): Promise<Record<string, stri
   const dir = path.join(os.tmpdir(), 'idempotence-chromium-libs');
   if (!existsSync(path.join(dir, 'lib', 'libnss3.so'))) {
     await mkdir(dir, { recursive: true });
-    // build/index.js → bin/al2023.tar.br (the package exports no path to it).
-    const archive = path.join(path.dirname(fileURLToPath(import.meta.resolve('@sparticuz/chromium'))), '..', 'bin', 'al2023.tar.br');
+    // bin/al2023.tar.br: the package exports no path to it.
+    const archive = path.join(sparticuzDir(), 'bin', 'al2023.tar.br');
     await writeFile(path.join(dir, 'libs.tar'), brotliDecompressSync(await readFile(archive)));
     const unpacked = spawnSync('tar', ['-xf', 'libs.tar'], { cwd: dir });
     if (unpacked.status !== 0) throw new Error(`could not unpack Chromium's libraries: ${String(unpacked.stderr)}`);
