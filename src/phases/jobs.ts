@@ -57,22 +57,31 @@ function toJob(row: ClaimRow | undefined, leaseEndsAt: number): ClaimedJob | und
   };
 }
 
-/** Claims the job of one of `types` that has been due longest; counts the attempt. */
-export async function claimNextJob(db: Kysely<Database>, holder: string, leaseSeconds: number, types: readonly string[]): Promise<ClaimedJob | undefined> {
-  const leaseEndsAt = Date.now() + leaseSeconds * 1000;
-  const { rows } = await sql<ClaimRow>`
+/**
+ * Claims the job of action type `type` that has been due longest; counts the attempt. One type
+ * per statement: with an equality on the type, contexts_runnable (type, run_after) is read in
+ * run_after order and the first free row ends the scan (0.04 ms with 10,000 due); `= ANY(types)`
+ * made Postgres read and sort every due row instead (3.2 ms).
+ */
+export function claimDueStatement(holder: string, leaseSeconds: number, type: string) {
+  return sql<ClaimRow>`
     UPDATE contexts AS c
        SET locked_by = ${holder},
            locked_until = now() + make_interval(secs => ${leaseSeconds}),
            attempts = c.attempts + 1
       FROM (SELECT tenant_id, id, locked_by FROM contexts
-             WHERE state = 'processing' AND action ->> 'type' = ANY(${types}::text[]) AND run_after <= now()
+             WHERE state = 'processing' AND action ->> 'type' = ${type} AND run_after <= now()
                AND (locked_until IS NULL OR locked_until < now())
              ORDER BY run_after
              LIMIT 1
                FOR UPDATE SKIP LOCKED) AS due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
- RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, due.locked_by AS previous_holder`.execute(db);
+ RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, due.locked_by AS previous_holder`;
+}
+
+export async function claimNextJob(db: Kysely<Database>, holder: string, leaseSeconds: number, type: string): Promise<ClaimedJob | undefined> {
+  const leaseEndsAt = Date.now() + leaseSeconds * 1000;
+  const { rows } = await claimDueStatement(holder, leaseSeconds, type).execute(db);
   return toJob(rows[0], leaseEndsAt);
 }
 
@@ -147,11 +156,11 @@ export async function releaseJob(
   return result.numUpdatedRows === 1n;
 }
 
-/** The processing jobs of `types` that no worker holds now, as a claim would return them: what reconciliation looks at. */
-export async function unheldJobs(db: Kysely<Database>, types: readonly string[], limit: number): Promise<ClaimedJob[]> {
+/** The processing jobs of `type` that no worker holds now, as a claim would return them: what reconciliation looks at. */
+export async function unheldJobs(db: Kysely<Database>, type: string, limit: number): Promise<ClaimedJob[]> {
   const { rows } = await sql<ClaimRow>`
     SELECT tenant_id, id, action, phase_outputs, recovery_point, attempts, locked_by AS previous_holder FROM contexts
-     WHERE state = 'processing' AND action ->> 'type' = ANY(${types}::text[])
+     WHERE state = 'processing' AND action ->> 'type' = ${type}
        AND (locked_until IS NULL OR locked_until < now())
      ORDER BY run_after NULLS FIRST
      LIMIT ${limit}`.execute(db);

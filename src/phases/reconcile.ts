@@ -63,7 +63,7 @@ export async function reconcileJobs(db: Kysely<Database>, actions: ActionRegistr
   const report: ReconcileReport = { jobs: [], findings: [] };
   for (const [type, plan] of actions.asynchronous()) {
     if (plan.reconcile) {
-      for (const candidate of await unheldJobs(db, [type], options.limit ?? 10_000)) {
+      for (const candidate of await unheldJobs(db, type, options.limit ?? 10_000)) {
         const where = { tenantId: candidate.tenantId, contextId: candidate.contextId, type, recoveryPoint: candidate.recoveryPoint };
         if (!options.repair) {
           report.jobs.push({ ...where, outcome: await dryRun(candidate, plan) });

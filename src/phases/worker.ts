@@ -90,10 +90,24 @@ export class Worker {
     return [...this.actions.asynchronous().keys()];
   }
 
-  private async claim(): Promise<ClaimedJob | undefined> {
+  private nextType = 0;
+
+  /** Tries each type once, starting one further each time, so that no type starves another. */
+  private async claimAny(): Promise<ClaimedJob | undefined> {
     const types = this.types();
-    if (types.length === 0) return undefined;
-    const job = await claimNextJob(this.db, this.id, this.leaseSeconds, types);
+    for (let tried = 0; tried < types.length; tried++) {
+      const type = types[(this.nextType + tried) % types.length] as string;
+      const job = await claimNextJob(this.db, this.id, this.leaseSeconds, type);
+      if (job) {
+        this.nextType = (this.nextType + tried + 1) % types.length;
+        return job;
+      }
+    }
+    return undefined;
+  }
+
+  private async claim(): Promise<ClaimedJob | undefined> {
+    const job = await this.claimAny();
     if (job && job.previousHolder !== null && job.previousHolder !== this.id) {
       this.logger.warn({ context: job.contextId, previousHolder: job.previousHolder, attempt: job.attempts }, 'lease taken over');
       this.onLeaseTakeover?.({ contextId: job.contextId, previousHolder: job.previousHolder });

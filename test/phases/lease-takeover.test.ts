@@ -29,13 +29,13 @@ test.serial('claimNextJob names the previous lease holder; the worker reports a 
   const db = rig.server.database.db;
   const id = await acceptPayment();
 
-  const first = await claimNextJob(db, 'crashed-worker', 5, ['payment']);
+  const first = await claimNextJob(db, 'crashed-worker', 5, 'payment');
   t.is(first?.contextId, id);
   t.is(first?.previousHolder, null, 'nobody held it before');
   await expireLeases(); // the holder died: its lease runs out
 
   // The same worker again is no takeover.
-  const again = await claimNextJob(db, 'crashed-worker', 5, ['payment']);
+  const again = await claimNextJob(db, 'crashed-worker', 5, 'payment');
   t.is(again?.previousHolder, 'crashed-worker');
   await expireLeases();
 
