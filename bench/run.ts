@@ -83,6 +83,19 @@ async function walPosition(url: string): Promise<number> {
   }
 }
 
+/** The scenarios bench/minimal-server.ts serves, and issue #15's targets against it. */
+const MINIMAL_SCENARIOS = new Set(['one-shot transfer, hot rows', 'one-shot transfer, many accounts', 'replay', 'GET 304', 'GET 200']);
+const MINIMAL_TARGET = 0.8;
+
+function targetLines(minimalRatio: number | undefined, ours: Measurement): string[] {
+  const verdict = (met: boolean): string => (met ? 'met' : 'missed');
+  const lines: string[] = [];
+  if (minimalRatio !== undefined) lines.push(`Target ours / minimal ≥ ${MINIMAL_TARGET}: ${minimalRatio.toFixed(2)} — ${verdict(minimalRatio >= MINIMAL_TARGET)}.`);
+  const tail = ours.p99Ms / Math.max(ours.p50Ms, 0.001);
+  lines.push(`Target p99 ≤ 3 × p50: ${tail.toFixed(1)} × — ${verdict(tail <= 3)}.`);
+  return lines;
+}
+
 async function main(): Promise<void> {
   const pgbench = findPgbench();
   note('building dist/ (npm run build)');
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
   const profiling = [...productionNodeArgs, ...(options.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}`])];
   const api = await startBenchProcess('api', 'dist/src/main.js', ['api'], serverEnv, { nodeArgs: profiling });
   const bare = await startBenchProcess('bare', 'dist/bench/bare-server.js', [], serverEnv, { nodeArgs: profiling });
+  const minimal = await startBenchProcess('minimal', 'dist/bench/minimal-server.js', [], serverEnv, { nodeArgs: productionNodeArgs });
   const problems: string[] = [];
   const output: string[] = [];
   let peakRss = 0;
@@ -128,15 +142,29 @@ async function main(): Promise<void> {
         durationSeconds,
       );
       const walBytes = (await walPosition(database.url)) - walBefore;
+      // The physical-limit baseline, where it serves the request (bench/minimal-server.ts): ours and it, ABBA again.
+      const limit = MINIMAL_SCENARIOS.has(scenario.name)
+        ? await comparedLoad({ server: api, load: { connections, ...scenario.load(fixtures) } }, { server: minimal, load: { connections, ...scenario.load(fixtures) } }, durationSeconds)
+        : undefined;
       const operations = (ours.throughput + baseline.throughput) * durationSeconds; // ABBA: each ran the full duration in all
       const rss = api.peakRssMiB();
       peakRss = Math.max(peakRss, rss);
       const physical = pgbench
         ? await runPgbench({ pgbench, databaseUrl: database.url, clients: poolSize, durationSeconds, ...scenario.pgbench(fixtures) })
         : undefined;
-      for (const problem of [unexpected(scenario, ours), unexpected(scenario, baseline)]) if (problem) problems.push(problem);
+      for (const problem of [unexpected(scenario, ours), unexpected(scenario, baseline), limit && unexpected(scenario, limit[1])]) if (problem) problems.push(problem);
+      const minimalRatio = limit ? limit[0].throughput / limit[1].throughput : undefined;
       const rows = [
-        { label: 'ours', measurement: ours, ratios: { bare: ours.throughput / baseline.throughput, ...(physical ? { pgbench: ours.throughput / physical.throughput } : {}) } },
+        {
+          label: 'ours',
+          measurement: ours,
+          ratios: {
+            bare: ours.throughput / baseline.throughput,
+            ...(minimalRatio === undefined ? {} : { minimal: minimalRatio }),
+            ...(physical ? { pgbench: ours.throughput / physical.throughput } : {}),
+          },
+        },
+        ...(limit ? [{ label: 'minimal node:http + pg', measurement: limit[1], ...(physical ? { ratios: { pgbench: limit[1].throughput / physical.throughput } } : {}) }] : []),
         { label: 'bare Koa + pg', measurement: baseline, ...(physical ? { ratios: { pgbench: baseline.throughput / physical.throughput } } : {}) },
         ...(physical ? [{ label: 'pgbench', measurement: physical }] : []),
       ];
@@ -144,6 +172,7 @@ async function main(): Promise<void> {
         table(scenario.name, scenario.operation, rows),
         '',
         `API peak RSS: ${rss.toFixed(0)} MiB. WAL written per operation (ours and bare): ${(walBytes / Math.max(1, operations)).toFixed(0)} bytes.`,
+        ...targetLines(minimalRatio, ours),
         '',
       );
       print(output.splice(0).join('\n'));
@@ -170,7 +199,7 @@ async function main(): Promise<void> {
     print(`API process peak RSS under load: ${peakRss.toFixed(0)} MiB.`);
     print(`Bench took ${Math.round((Date.now() - started) / 1000)} s.${pgbench ? '' : ' pgbench was not found: install postgresql-client for the physical-limit rows.'}`);
   } finally {
-    await Promise.all([api.stop(), bare.stop()]);
+    await Promise.all([api.stop(), bare.stop(), minimal.stop()]);
     await database.stop();
   }
   if (problems.length > 0) {

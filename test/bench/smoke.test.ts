@@ -20,6 +20,8 @@ test('npm run bench runs end to end: every table, the peer comparison and the pa
   );
   t.regex(stdout, /### GET 304\n/);
   t.regex(stdout, /\| ours \| \d+ .*\| bare Koa \+ pg \|/s);
+  t.regex(stdout, /\| minimal node:http \+ pg \| \d+ /, 'the physical-limit baseline runs');
+  t.regex(stdout, /Target ours \/ minimal ≥ 0\.8: \d+\.\d+ — (met|missed)\./);
   t.regex(stdout, /### Keyed POST/);
   t.regex(stdout, /### Concurrent retries/);
   t.regex(stdout, /\| ours \| 0 \(in 0 of 20 bursts\) \| 0 \|/, 'ours lets no duplicate through');
