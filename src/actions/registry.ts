@@ -86,10 +86,13 @@ const envelope = bodyValidator<{ action: { type: string } }>(
 
 export class ActionRegistry {
   readonly #handlers = new Map<string, ActionHandler>();
+  /** asynchronous(), kept until the next register(): a worker asks for it on every claim. */
+  #plans: ReadonlyMap<string, PhasePlan> | undefined;
 
   register(handler: ActionHandler): this {
     if (this.#handlers.has(handler.type)) throw new Error(`Action type "${handler.type}" is already registered`);
     this.#handlers.set(handler.type, handler);
+    this.#plans = undefined;
     return this;
   }
 
@@ -98,10 +101,13 @@ export class ActionRegistry {
   }
 
   /** The asynchronous action types and their phase plans: what a worker of this registry claims. */
-  asynchronous(): Map<string, PhasePlan> {
-    const plans = new Map<string, PhasePlan>();
-    for (const [type, handler] of this.#handlers) if (handler.plan) plans.set(type, handler.plan);
-    return plans;
+  asynchronous(): ReadonlyMap<string, PhasePlan> {
+    if (!this.#plans) {
+      const plans = new Map<string, PhasePlan>();
+      for (const [type, handler] of this.#handlers) if (handler.plan) plans.set(type, handler.plan);
+      this.#plans = plans;
+    }
+    return this.#plans;
   }
 
   /** Validates a request body `{"action": {...}}` (422 on any violation) and prepares its execution. */

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { listeningUrl } from '../helpers/child-url.ts';
 import { at, send } from '../helpers/server.ts';
 
 const API_KEY = 'scripts-test-key-0123456789';
@@ -12,23 +13,7 @@ let database: TestDatabase | undefined;
 function start(script: string, env: Record<string, string>): { child: ChildProcess; url: Promise<string> } {
   const child = spawn('npm', ['run', '--silent', script], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
-  let output = '';
-  const url = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} printed no URL in 30 s: ${output}`)), 30_000);
-    const read = (chunk: Buffer) => {
-      output += chunk.toString();
-      const found = /listening on (http:\/\/\S+)/.exec(output);
-      if (found?.[1]) {
-        clearTimeout(timer);
-        resolve(found[1]);
-      }
-    };
-    child.stdout?.on('data', read);
-    child.stderr?.on('data', read);
-    child.on('exit', () => clearTimeout(timer));
-  });
-  url.catch(() => undefined); // workers print no URL; only awaited ones may fail the test
-  return { child, url };
+  return { child, url: listeningUrl(child, script) }; // workers print none: only awaited URLs count
 }
 
 test.after.always(async () => {

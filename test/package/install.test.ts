@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { loadMigrations } from '../../src/db/migrate.ts';
+import { listeningUrl } from '../helpers/child-url.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 
 const run = promisify(execFile);
@@ -67,20 +68,7 @@ test('npm pack → a fresh app installs it, type-checks under strict NodeNext, r
 
   database = await createTestDatabase(4, { empty: true }); // the host's database: nothing of the engine's in it yet
   host = spawn(process.execPath, ['dist/host.js'], { cwd: app, env: { ...process.env, DATABASE_URL: database.url, HOST_API_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the host did not start: ${output}`)), 30_000);
-    const read = (chunk: Buffer) => {
-      output += chunk.toString();
-      const found = /listening on (\S+)/.exec(output);
-      if (found?.[1]) {
-        clearTimeout(timer);
-        resolve(found[1]);
-      }
-    };
-    host?.stdout?.on('data', read);
-    host?.stderr?.on('data', read);
-  });
+  const base = await listeningUrl(host, 'the host');
 
   const conformance = await run(
     path.join(app, 'node_modules/.bin/idempotence-conformance'),
