@@ -56,6 +56,9 @@ function targetState(change: ContextChange): StoredState {
   return change.kind === 'cancel' ? 'cancelled' : change.outcome.state;
 }
 
+/** A JSON column's parameter: the text, or NULL. */
+const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
+
 function changedUnderLock(id: string): never {
   throw new Error(`context ${id} changed under its lock`);
 }
@@ -101,7 +104,6 @@ export async function writeContextState(
   const event = contextWebhookEvent(final, body);
   if (change.kind === 'execute') {
     const status = change.created ? 201 : 200;
-    const json = (value: unknown): string | null => (value === null ? null : JSON.stringify(value));
     recorded = await stateStatements.executed(
       trx, event, final as 'succeeded' | 'failed', version, JSON.stringify(change.action), change.fingerprint,
       json(result), json(error), status, body, tenantId, row.id, row.version,
@@ -109,7 +111,7 @@ export async function writeContextState(
   } else if (change.kind === 'finish') {
     recorded = await stateStatements.finished(trx, event, {
       ...where, state: final as 'succeeded' | 'failed', version,
-      result: result === null ? null : JSON.stringify(result), error: error === null ? null : JSON.stringify(error), body,
+      result: json(result), error: json(error), body,
     });
   } else {
     recorded = await stateStatements.cancelled(trx, event, { ...where, version });

@@ -6,13 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { ACCEPTED, type AuditFinding, type PhasePlan } from '../actions/async-action.ts';
+import type { AuditFinding, PhasePlan } from '../actions/async-action.ts';
 import type { ActionRegistry } from '../actions/registry.ts';
 import type { TerminalStateHook } from '../contexts/state-writer.ts';
 import type { Database } from '../db/schema.ts';
 import { claimJobForReconciliation, DEFAULT_LEASE_SECONDS, unheldJobs, type ClaimedJob } from './jobs.ts';
 import { phaseKey } from './keys.ts';
-import { runJob, type JobResult } from './runner.ts';
+import { pendingPhaseIndex, runJob, type JobResult } from './runner.ts';
 
 export interface JobReconciliation {
   tenantId: string;
@@ -47,8 +47,7 @@ export interface ReconcileOptions {
 }
 
 async function dryRun(job: ClaimedJob, plan: PhasePlan): Promise<JobReconciliation['outcome']> {
-  const index = job.recoveryPoint === ACCEPTED ? 0 : plan.phases.findIndex((phase) => phase.name === job.recoveryPoint) + 1;
-  const phase = plan.phases[index];
+  const phase = plan.phases[pendingPhaseIndex(plan, job.recoveryPoint)];
   if (!phase || phase.kind === 'transactional') return 'would-run';
   const scope = { tenantId: job.tenantId, contextId: job.contextId };
   const answer = await plan

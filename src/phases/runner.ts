@@ -30,6 +30,13 @@ export type JobResult =
   | 'handed-on' // reconciliation: went on as far as it may; due again now for a worker
   | 'unknown'; // reconciliation: the hook could not tell (or there is none); left as it was
 
+/** The index of the phase after recovery point `point`: 0 after acceptance, -1 when `point` names no phase of the plan. */
+export function pendingPhaseIndex(plan: PhasePlan, point: string): number {
+  if (point === ACCEPTED) return 0;
+  const committed = plan.phases.findIndex((phase) => phase.name === point);
+  return committed === -1 ? -1 : committed + 1;
+}
+
 /** Time an external call may take: up to shortly before the lease ends. */
 function leaseSignal(leaseEndsAt: number, leaseSeconds: number): AbortSignal {
   const margin = Math.min(1_000, leaseSeconds * 100);
@@ -54,8 +61,8 @@ export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps,
   };
 
   for (;;) {
-    const index = point === ACCEPTED ? 0 : plan.phases.findIndex((phase) => phase.name === point) + 1;
-    if (index === 0 && point !== ACCEPTED) {
+    const index = pendingPhaseIndex(plan, point);
+    if (index === -1) {
       return giveBack({ kind: 'retry', reason: `recovery point "${point}" is not a phase of "${plan.type}" (was the action changed?)` }, point);
     }
     const phase = plan.phases[index];
