@@ -48,8 +48,8 @@ export async function tenantOfAuthorization(authorization: string | undefined): 
   return tenant;
 }
 
-/** Locks the accounts of the legs and posts them (the ledger's two statements). */
+/** Locks the accounts of the legs, checks them and posts them (the ledger's one statement). */
 export async function postLegs(client: pg.PoolClient, tenant: string, context: unknown, legs: [unknown, number][]): Promise<Row[]> {
-  await run(client, SQL.lockAccounts, [tenant, legs.map(([account]) => account)]);
-  return run(client, SQL.postEntries, [legs.map(([account]) => account), legs.map(([, amount]) => amount), tenant, context]);
+  const accounts = legs.map(([account]) => account);
+  return run(client, SQL.postLegs, [accounts, legs.map(([, amount]) => amount), tenant, accounts, accounts, null, Number.MAX_SAFE_INTEGER, tenant, tenant, context]);
 }

@@ -3,7 +3,7 @@
 // service's own tables. What ours costs beyond it is what our design and our code cost.
 // Run: PORT=… DATABASE_URL=… node dist/bench/minimal-server.js
 import http from 'node:http';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 
 const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: Number(process.env['DATABASE_POOL_SIZE'] ?? 10) });
@@ -34,6 +34,19 @@ const ONE_SHOT_TRANSFER = {
                     SELECT $1, id, $2, amount, balance FROM moved RETURNING id)
        SELECT (SELECT count(*) FROM created)::int AS created,
               (SELECT response_body FROM contexts WHERE tenant_id = $1 AND id = $2) AS recorded`,
+};
+const DEPOSIT = {
+  name: 'min_deposit',
+  // The keyed POST's baseline: the same deposit with no idempotency at all. The entry names a
+  // context (its foreign key), so the statement writes one, final at once; the balance and the
+  // entry move together, and the balance constraint refuses an overflow.
+  text: `WITH created AS (
+           INSERT INTO contexts (tenant_id, id, state, version, action, fingerprint, response_status, response_body, updated_at, expires_at)
+           VALUES ($1, $2, 'succeeded', 2, $3::jsonb, 'none', 201, '{}', now(), now() + interval '1 day') RETURNING id),
+         moved AS (UPDATE accounts a SET balance = a.balance + $5, version = a.version + 1, updated_at = now()
+                     FROM created WHERE a.tenant_id = $1 AND a.id = $4 RETURNING a.id, a.balance)
+       INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after)
+       SELECT $1, id, $2, $5, balance FROM moved RETURNING id, balance_after`,
 };
 const AUTHENTICATE = { name: 'min_auth', text: 'SELECT id FROM tenants WHERE api_key_hash = $1' };
 
@@ -88,12 +101,22 @@ async function oneShotTransfer(res: http.ServerResponse, tenant: string, id: str
   }
 }
 
+async function deposit(res: http.ServerResponse, tenant: string, text: string): Promise<void> {
+  const action = (JSON.parse(text) as { action: { account: string; amount: number } }).action;
+  const id = randomUUID();
+  const { rows } = await pool.query<{ id: number; balance_after: number }>({ ...DEPOSIT, values: [tenant, id, JSON.stringify(action), action.account, action.amount] });
+  const entry = rows[0];
+  if (!entry) return answer(res, 422, '{"title":"unknown account"}');
+  answer(res, 201, JSON.stringify({ id, entries: [{ id: entry.id, account: action.account, amount: action.amount, balanceAfter: entry.balance_after }] }));
+}
+
 const server = http.createServer((req, res) => {
   void (async () => {
     const url = req.url ?? '/';
     if (url === '/healthz') return answer(res, 200, '{}');
     const tenant = await tenantOf(req.headers.authorization);
     if (!tenant) return answer(res, 401, '{}');
+    if (url === '/deposits' && req.method === 'POST') return deposit(res, tenant, await readBody(req));
     const id = /^\/contexts\/([0-9a-f-]{36})$/.exec(url)?.[1];
     if (!id) return answer(res, 404, '{}');
     if (req.method === 'PUT' && req.headers['if-none-match'] === '*') return oneShotTransfer(res, tenant, id, await readBody(req));

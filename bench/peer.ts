@@ -13,6 +13,8 @@ import { comparedLoad, type BenchRun } from './measured-load.ts';
 
 export interface PeerOptions extends BenchRun {
   bare: BenchProcess;
+  /** bench/minimal-server.ts: its POST /deposits is the deposit with no idempotency, in one statement. */
+  minimal: BenchProcess;
   poolSize: number;
 }
 
@@ -76,7 +78,7 @@ function describeBursts(name: string, result: BurstResult): string {
 }
 
 export async function runPeerComparison(options: PeerOptions): Promise<{ report: string; problems: string[] }> {
-  const { api, bare, database, connections, durationSeconds, poolSize } = options;
+  const { api, bare, minimal, database, connections, durationSeconds, poolSize } = options;
   const admin = new pg.Client({ connectionString: database.url });
   await admin.connect();
   const burstAccounts = Array.from({ length: 2 * BURSTS }, (_, index) => accountId(FIRST_BURST_ACCOUNT + index));
@@ -109,6 +111,11 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
       { server: peer, load: { connections, ...plain('/deposits') } },
       durationSeconds,
     );
+    const [oursAgain, minimalDeposit] = await comparedLoad(
+      { server: api, load: { connections, ...keyed('/contexts') } },
+      { server: minimal, load: { connections, ...plain('/deposits') } },
+      durationSeconds,
+    );
     const pgbench = findPgbench();
     let physical: Measurement | undefined;
     if (pgbench) {
@@ -118,8 +125,9 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         'begin;',
         scriptLine('claimKey', { key: ':c_key', operation: "'POST /contexts'", context: ':c_id' }),
         scriptLine('insertContext', { context: ':c_id', idempotencyKey: ':c_key' }, 'r_'),
-        scriptLine('lockAccounts', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]" }),
-        scriptLine('postEntries', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]", amounts: "'{1}'", context: ':c_id' }),
+        scriptLine('postLegs', {
+          accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]", amounts: "'{1}'", context: ':c_id', currency: 'NULL', maxBalance: '9007199254740991',
+        }),
         scriptLine('recordExecution', { version: '2', expectedVersion: '1', error: 'NULL', context: ':c_id', status: '201' }),
             'commit;',
       ].join('\n');
@@ -135,7 +143,7 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         },
       });
     }
-    for (const [name, measurement, expected] of [['ours', ours, '201'], ['peer', peerKeyed, '201']] as const) {
+    for (const [name, measurement, expected] of [['ours', ours, '201'], ['ours', oursAgain, '201'], ['minimal', minimalDeposit, '201'], ['peer', peerKeyed, '201']] as const) {
       const wrong = Object.keys(measurement.statuses).filter((code) => code !== expected);
       if (wrong.length > 0 || measurement.errors > 0) problems.push(`keyed POST (${name}): answers ${JSON.stringify(measurement.statuses)}, errors ${measurement.errors}`);
     }
@@ -145,6 +153,8 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
       [
         { label: 'ours (keyed)', measurement: ours, ratios: { 'no idempotency (bare)': ours.throughput / oursBaseline.throughput } },
         { label: 'bare Koa + pg, no idempotency', measurement: oursBaseline },
+        { label: 'ours (keyed), again', measurement: oursAgain, ratios: { 'minimal, no idempotency': oursAgain.throughput / minimalDeposit.throughput } },
+        { label: 'minimal node:http + pg, no idempotency', measurement: minimalDeposit },
         { label: 'peer (keyed)', measurement: peerKeyed, ratios: { 'no idempotency (peer)': peerKeyed.throughput / peerBaseline.throughput } },
         { label: 'peer, no idempotency', measurement: peerBaseline },
         ...(physical ? [{ label: 'pgbench (our keyed transaction)', measurement: physical }] : []),
@@ -163,7 +173,15 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
       describeBursts('ours', ourBursts),
       describeBursts('peer (express-idempotency + Redis)', peerBursts),
     ].join('\n');
-    return { report: `${throughputTable}\n\n${burstTable}`, problems };
+    const verdict = (met: boolean): string => (met ? 'met' : 'missed');
+    const versusPeer = ours.throughput / Math.max(peerKeyed.throughput, 1);
+    const versusMinimal = oursAgain.throughput / Math.max(minimalDeposit.throughput, 1);
+    const targets = [
+      `Target ours ≥ peer (keyed): ${versusPeer.toFixed(2)} × — ${verdict(versusPeer >= 1)}.`,
+      `Target 0 duplicate effects in ${BURSTS} bursts of ${BURST_SIZE}: ${ourBursts.duplicateEffects} — ${verdict(ourBursts.duplicateEffects === 0 && ourBursts.lostBursts === 0)}.`,
+      `Target ours (keyed) / minimal deposit without idempotency ≥ 0.8: ${versusMinimal.toFixed(2)} — ${verdict(versusMinimal >= 0.8)}.`,
+    ].join('\n');
+    return { report: `${throughputTable}\n\n${burstTable}\n\n${targets}`, problems };
   } finally {
     await peer.stop();
   }

@@ -2,7 +2,7 @@
 // same machine and the same database, one workload after another; every figure is printed next
 // to its baseline of this run. Options: --duration <s> (per measurement, default 10),
 // --connections <n> (default 32), --only <regex> (the parts whose name matches: a scenario,
-// "keyed POST", "payments"),
+// "keyed POST", "payments", "idle"),
 // --skip-peer, --skip-payments, --profile <dir> (CPU profiles of the API and the bare server).
 import { randomUUID } from 'node:crypto';
 import { writeResults } from './results-file.ts';
@@ -18,6 +18,10 @@ import { table } from './report.ts';
 import { scenarios, type ExecutedContext, type Fixtures, type Scenario } from './scenarios.ts';
 import { runPeerComparison } from './peer.ts';
 import { runPaymentDrain } from './payments.ts';
+import { measureIdleWorker } from './idle.ts';
+
+/** Issue #15: the API's resident memory under every workload, in MB (10^6 bytes). */
+const RSS_TARGET_MB = 150;
 
 const { values: options } = parseArgs({
   options: {
@@ -181,7 +185,7 @@ async function main(): Promise<void> {
     if (!options['skip-peer'] && selected('keyed POST')) {
       note('keyed POST: ours and the Idempotency-Key middleware peer');
       api.resetPeakRss();
-      const peer = await runPeerComparison({ api, bare, database, connections, durationSeconds, poolSize, serverEnv });
+      const peer = await runPeerComparison({ api, bare, minimal, database, connections, durationSeconds, poolSize, serverEnv });
       peakRss = Math.max(peakRss, api.peakRssMiB());
       problems.push(...peer.problems);
       print(`${peer.report}\n\nAPI peak RSS: ${api.peakRssMiB().toFixed(0)} MiB.\n`);
@@ -196,7 +200,15 @@ async function main(): Promise<void> {
       print(`${payments.report}\n\nAPI peak RSS: ${api.peakRssMiB().toFixed(0)} MiB.\n`);
     }
 
+    if (selected('idle')) {
+      note('idle: one worker process with nothing to do');
+      const idle = await measureIdleWorker({ api, database, connections, durationSeconds, serverEnv });
+      print(`${idle.report}\n`);
+    }
+
+    const peakMb = (peakRss * 2 ** 20) / 1e6;
     print(`API process peak RSS under load: ${peakRss.toFixed(0)} MiB.`);
+    print(`Target API RSS ≤ ${RSS_TARGET_MB} MB under every workload: ${peakMb.toFixed(0)} MB — ${peakMb <= RSS_TARGET_MB ? 'met' : 'missed'}.`);
     print(`Bench took ${Math.round((Date.now() - started) / 1000)} s.${pgbench ? '' : ' pgbench was not found: install postgresql-client for the physical-limit rows.'}`);
   } finally {
     await Promise.all([api.stop(), bare.stop(), minimal.stop()]);

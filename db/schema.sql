@@ -417,7 +417,7 @@ CREATE UNIQUE INDEX webhook_endpoints_page ON public.webhook_endpoints USING btr
 -- Name: contexts contexts_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER contexts_changed AFTER UPDATE OF version ON public.contexts FOR EACH ROW WHEN ((old.version IS DISTINCT FROM new.version)) EXECUTE FUNCTION public.notify_context_changed();
+CREATE TRIGGER contexts_changed AFTER UPDATE OF version ON public.contexts FOR EACH ROW WHEN (((old.version IS DISTINCT FROM new.version) AND (old.xmin <> (pg_current_xact_id())::xid))) EXECUTE FUNCTION public.notify_context_changed();
 
 --
 -- Name: contexts contexts_due; Type: TRIGGER; Schema: public; Owner: -

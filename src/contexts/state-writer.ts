@@ -4,7 +4,8 @@
 // just inserted) by it, it: checks the transition, bumps the version (conditionally on the one
 // the decision was made on), stores the representation that replays are answered from, queues
 // the webhook event of a final state in the same statement, and calls the host's hook. The
-// `contexts_changed` trigger sends the long-poll notification in the same transaction.
+// `contexts_changed` trigger sends the long-poll notification in the same transaction (not for a
+// context born in it: nobody can be waiting on it; db/migrations/006).
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ActionOutcome, ExecutionOutcome } from '../actions/registry.ts';

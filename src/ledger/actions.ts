@@ -1,11 +1,12 @@
-// The ledger's actions. Each runs inside the context's transaction: it locks the accounts it
-// touches before deciding anything, so the balance it checks is the balance it changes.
+// The ledger's actions. Each runs inside the context's transaction, in one statement that locks
+// the accounts it touches and moves them only if every check holds on the locked rows, so the
+// balance it checks is the balance it changes; a refusal is explained from those same rows.
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { defineAction, type ActionOutcome, type ActionScope } from '../actions/registry.ts';
 import { uuidSchema } from '../http/ids.ts';
 import { ProblemError, problemDocument } from '../http/problems.ts';
-import { lockAccounts, postEntries, type AccountRow, type EntryRow, type Leg } from './repository.ts';
+import { postLegs, type AccountRow, type EntryRow, type Leg, type PostedLegs } from './repository.ts';
 import { amountSchema, currencySchema, MAX_MINOR_UNITS } from './money.ts';
 
 interface DepositAction {
@@ -45,10 +46,22 @@ function requireRoom(account: AccountRow, amount: number): void {
   }
 }
 
-/** Posts the legs (one statement) and reports their entries. */
-async function succeed(trx: Transaction<Database>, scope: ActionScope, legs: Leg[]): Promise<ActionOutcome> {
-  const posted = await postEntries(trx, scope.tenantId, scope.contextId, legs);
-  return { state: 'succeeded', result: { entries: posted.map(entryResult) } };
+/**
+ * Posts the legs in one statement that locks the accounts and moves them only if every check
+ * holds; when it moved nothing, `explain` (on the rows it locked) throws or returns the reason.
+ */
+async function post(
+  trx: Transaction<Database>,
+  scope: ActionScope,
+  legs: Leg[],
+  currency: string | undefined,
+  explain: (accounts: Map<string, AccountRow>) => ActionOutcome | undefined,
+): Promise<ActionOutcome> {
+  const posted: PostedLegs = await postLegs(trx, scope, legs, { currency, maxBalance: MAX_MINOR_UNITS });
+  if (posted.entries) return { state: 'succeeded', result: { entries: posted.entries.map(entryResult) } };
+  const reason = explain(posted.accounts);
+  if (reason) return reason;
+  throw new Error(`context ${scope.contextId}: the legs were refused for no reason the action knows`);
 }
 
 export const depositAction = defineAction<DepositAction>({
@@ -65,11 +78,12 @@ export const depositAction = defineAction<DepositAction>({
     additionalProperties: false,
   },
   async execute(trx: Transaction<Database>, scope, action) {
-    const accounts = await lockAccounts(trx, scope.tenantId, [action.account]);
-    const account = requireAccount(accounts, action.account, '/action/account');
-    requireCurrency(account, action.currency, '/action/currency');
-    requireRoom(account, action.amount);
-    return succeed(trx, scope, [{ accountId: account.id, amount: action.amount }]);
+    return post(trx, scope, [{ accountId: action.account, amount: action.amount }], action.currency, (accounts) => {
+      const account = requireAccount(accounts, action.account, '/action/account');
+      requireCurrency(account, action.currency, '/action/currency');
+      requireRoom(account, action.amount);
+      return undefined;
+    });
   },
 });
 
@@ -91,27 +105,29 @@ export const transferAction = defineAction<TransferAction>({
     if (action.from.toLowerCase() === action.to.toLowerCase()) {
       throw new ProblemError('invalid-action', '/action/to must name another account than /action/from.');
     }
-    const accounts = await lockAccounts(trx, scope.tenantId, [action.from, action.to]);
-    const from = requireAccount(accounts, action.from, '/action/from');
-    const to = requireAccount(accounts, action.to, '/action/to');
-    if (from.currency !== to.currency) {
-      throw new ProblemError('currency-mismatch', `Account ${from.id} holds ${from.currency} and account ${to.id} holds ${to.currency}.`);
-    }
-    requireCurrency(from, action.currency, '/action/currency');
-    if (from.balance < action.amount) {
-      return {
-        state: 'failed',
-        error: problemDocument(
-          'insufficient-funds',
-          `Account ${from.id} holds ${from.balance} ${from.currency} minor units; the transfer needs ${action.amount}.`,
-          { account: from.id, balance: from.balance, amount: action.amount },
-        ),
-      };
-    }
-    requireRoom(to, action.amount);
-    return succeed(trx, scope, [
-      { accountId: from.id, amount: -action.amount },
-      { accountId: to.id, amount: action.amount },
-    ]);
+    const legs = [
+      { accountId: action.from, amount: -action.amount },
+      { accountId: action.to, amount: action.amount },
+    ];
+    return post(trx, scope, legs, action.currency, (accounts) => {
+      const from = requireAccount(accounts, action.from, '/action/from');
+      const to = requireAccount(accounts, action.to, '/action/to');
+      if (from.currency !== to.currency) {
+        throw new ProblemError('currency-mismatch', `Account ${from.id} holds ${from.currency} and account ${to.id} holds ${to.currency}.`);
+      }
+      requireCurrency(from, action.currency, '/action/currency');
+      if (from.balance < action.amount) {
+        return {
+          state: 'failed',
+          error: problemDocument(
+            'insufficient-funds',
+            `Account ${from.id} holds ${from.balance} ${from.currency} minor units; the transfer needs ${action.amount}.`,
+            { account: from.id, balance: from.balance, amount: action.amount },
+          ),
+        };
+      }
+      requireRoom(to, action.amount);
+      return undefined;
+    });
   },
 });

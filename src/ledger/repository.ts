@@ -68,32 +68,77 @@ export interface Leg {
   amount: number;
 }
 
-const postEntriesQuery = compileOnce(4, (_db, tenantId: string, contextId: string, accountIds: string[], amounts: number[]) =>
-  sql<EntryRow>`
+// `locked` is the lock every decision about these balances is taken under, in id order (two
+// transfers in opposite directions queue instead of deadlocking). `admitted`: every leg names an
+// account of the tenant, they hold one currency (the action's, when it names one), and no
+// balance leaves [0, max] — decided on the locked rows, so still true when `moved` applies it.
+const postLegsQuery = compileOnce(6, (_db, tenantId: string, contextId: string, accountIds: string[], amounts: number[], currency: string | null, maxBalance: number) =>
+  sql<AccountRow & { entry_id: number | null; entry_amount: number | null; balance_after: number | null; entry_created_at: Date | null }>`
     WITH legs AS (
       SELECT * FROM unnest(${accountIds}::uuid[], ${amounts}::bigint[]) WITH ORDINALITY AS l(account_id, amount, leg)
+    ), locked AS (
+      SELECT a.id, a.seq, a.name, a.currency, a.balance, a.version, a.created_at, a.updated_at
+        FROM accounts a
+       WHERE a.tenant_id = ${tenantId} AND a.id = ANY(${accountIds}::uuid[])
+       ORDER BY a.id
+         FOR UPDATE
+    ), admitted AS (
+      SELECT count(*) = cardinality(${accountIds}::uuid[])
+             AND count(DISTINCT l.currency) = 1
+             AND bool_and(l.currency = coalesce(${currency}::char(3), l.currency))
+             AND bool_and(l.balance + legs.amount BETWEEN 0 AND ${maxBalance}::bigint) AS ok
+        FROM legs JOIN locked l ON l.id = legs.account_id
     ), moved AS (
       UPDATE accounts a
          SET balance = a.balance + legs.amount, version = a.version + 1, updated_at = now()
-        FROM legs
-       WHERE a.tenant_id = ${tenantId} AND a.id = legs.account_id
-   RETURNING a.tenant_id, a.id, a.balance, legs.amount, legs.leg
+        FROM legs, admitted
+       WHERE admitted.ok AND a.tenant_id = ${tenantId} AND a.id = legs.account_id
+   RETURNING a.id, a.balance, legs.amount, legs.leg
+    ), posted AS (
+      INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after)
+      SELECT ${tenantId}, id, ${contextId}, amount, balance FROM moved ORDER BY leg
+      RETURNING id, account_id, amount, balance_after, created_at
     )
-    INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after)
-    SELECT tenant_id, id, ${contextId}, amount, balance FROM moved ORDER BY leg
-    RETURNING id, account_id, context_id, amount, balance_after, created_at`,
+    SELECT l.*, p.id AS entry_id, p.amount AS entry_amount, p.balance_after, p.created_at AS entry_created_at
+      FROM locked l LEFT JOIN posted p ON p.account_id = l.id`,
 );
 
+/** What postLegs found and did: the locked accounts as they were, and the entries if it posted. */
+export interface PostedLegs {
+  /** By lower-case id, with the balances before the legs. */
+  accounts: Map<string, AccountRow>;
+  /** The entries in the order of the legs; undefined when a condition failed and nothing moved. */
+  entries: EntryRow[] | undefined;
+}
+
 /**
- * Posts the legs of one movement on accounts this transaction has locked: every balance and its
- * append-only entry change in a single statement (one round trip while the locks are held).
- * The entries come back in the order of the legs. Each leg must name a different account.
+ * Locks the accounts of the legs and, if every leg is admissible (its account exists in the
+ * tenant, all hold `currency` or one currency, no balance leaves [0, maxBalance]), moves every
+ * balance and appends its entry — one statement, so one round trip while the locks are held.
+ * When it posts nothing, the caller explains why from the locked rows (still locked: the
+ * explanation is the truth until commit). Each leg must name a different account.
  */
-export async function postEntries(trx: Transaction<Database>, tenantId: string, contextId: string, legs: readonly Leg[]): Promise<EntryRow[]> {
-  const { rows } = await postEntriesQuery(trx, tenantId, contextId, legs.map((leg) => leg.accountId), legs.map((leg) => leg.amount));
-  if (rows.length !== legs.length) throw new Error(`an account of context ${contextId} vanished while locked`);
+export async function postLegs(
+  trx: Transaction<Database>,
+  scope: { tenantId: string; contextId: string },
+  legs: readonly Leg[],
+  conditions: { currency?: string | undefined; maxBalance: number },
+): Promise<PostedLegs> {
+  const { rows } = await postLegsQuery(
+    trx, scope.tenantId, scope.contextId, legs.map((leg) => leg.accountId), legs.map((leg) => leg.amount), conditions.currency ?? null, conditions.maxBalance,
+  );
+  const accounts = new Map<string, AccountRow>();
+  const entries: EntryRow[] = [];
+  for (const { entry_id, entry_amount, balance_after, entry_created_at, ...account } of rows) {
+    accounts.set(account.id, account);
+    if (entry_id !== null && entry_amount !== null && balance_after !== null && entry_created_at !== null) {
+      entries.push({ id: entry_id, account_id: account.id, context_id: scope.contextId, amount: entry_amount, balance_after, created_at: entry_created_at });
+    }
+  }
+  if (entries.length === 0) return { accounts, entries: undefined };
+  if (entries.length !== legs.length) throw new Error(`context ${scope.contextId} posted ${entries.length} of ${legs.length} legs`);
   // Identity values are handed out in insertion order, which follows the legs.
-  return rows.sort((a, b) => a.id - b.id);
+  return { accounts, entries: entries.sort((a, b) => a.id - b.id) };
 }
 
 export async function listEntries(

@@ -7,7 +7,7 @@ import { externalPhase, transactionalPhase } from '../actions/async-action.ts';
 import { done, fail, next, retry, type PhaseResult } from '../actions/phase-results.ts';
 import { problemDocument } from '../http/problems.ts';
 import { MAX_MINOR_UNITS } from '../ledger/money.ts';
-import { lockAccounts, postEntries } from '../ledger/repository.ts';
+import { postLegs } from '../ledger/repository.ts';
 import type { ChargeOutcome, ChargeRequest, LookupOutcome } from './processor-client.ts';
 import { recordChargeId } from './repository.ts';
 
@@ -83,15 +83,14 @@ export const creditPhase = transactionalPhase<PaymentAction>(CREDIT, async (trx,
   const { accountId } = accepted(outputs);
   const { chargeId } = outputs[CHARGE] as { chargeId: string };
   const { amount } = action;
-  const accounts = await lockAccounts(trx, scope.tenantId, [accountId]);
-  const balance = accounts.get(accountId)?.balance ?? 0;
   await recordChargeId(trx, scope.tenantId, scope.contextId, chargeId);
-  if (balance > MAX_MINOR_UNITS - amount) {
+  // The account's lock, the room check and the credit are one statement (src/ledger/repository.ts).
+  const { entries } = await postLegs(trx, scope, [{ accountId, amount }], { maxBalance: MAX_MINOR_UNITS });
+  if (!entries) {
     // The card was charged but the credit cannot be held: end the payment instead of retrying
     // forever; reconciliation's audit reports the charge on a failed context (to be refunded).
     return fail(problemDocument('balance-limit-exceeded', `Account ${accountId} cannot hold ${amount} more; charge ${chargeId} must be refunded.`, { charge: chargeId }));
   }
-  const entries = await postEntries(trx, scope.tenantId, scope.contextId, [{ accountId, amount }]);
   return done({
     charge: chargeId,
     entries: entries.map((entry) => ({ id: entry.id, account: entry.account_id, amount: entry.amount, balanceAfter: entry.balance_after })),

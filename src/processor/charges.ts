@@ -76,39 +76,25 @@ export async function findChargeByKey(pool: pg.Pool, idempotencyKey: string): Pr
 
 /**
  * Records the charge unless its key is taken. Exactly one of any number of concurrent calls with
- * one key inserts (`ON CONFLICT DO NOTHING`); the others read the winner's row.
+ * one key inserts (`ON CONFLICT DO NOTHING`); the others read the winner's row. One statement in
+ * a transaction of its own: the insert lock is taken (the CTE is read before any row, and so
+ * before its seq is drawn) and released by the same commit.
  */
 export async function recordCharge(pool: pg.Pool, charge: NewCharge): Promise<{ row: ChargeRow; created: boolean }> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [INSERT_LOCK]);
-    const inserted = await client.query<RawRow>(
-      `INSERT INTO processor.charges (id, idempotency_key, amount, currency, source, status, request_fingerprint)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING ${COLUMNS}`,
-      [newChargeId(), charge.idempotencyKey, charge.amount, charge.currency, charge.source, charge.status, charge.requestFingerprint],
-    );
-    let raw = inserted.rows[0];
-    const created = raw !== undefined;
-    if (!raw) {
-      // Read committed: this statement's snapshot sees the row whose commit the insert waited for.
-      const existing = await client.query<RawRow>(`SELECT ${COLUMNS} FROM processor.charges WHERE idempotency_key = $1`, [charge.idempotencyKey]);
-      raw = existing.rows[0];
-    }
-    await client.query('COMMIT');
-    if (!raw) throw new Error(`charge for key ${JSON.stringify(charge.idempotencyKey)} neither inserted nor found`);
-    return { row: toRow(raw), created };
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  const inserted = await pool.query<RawRow>(
+    `WITH serialized AS (SELECT pg_advisory_xact_lock($8::bigint))
+     INSERT INTO processor.charges (id, idempotency_key, amount, currency, source, status, request_fingerprint)
+     SELECT $1::text, $2::text, $3::bigint, $4::char(3), $5::text, $6::text, $7::text FROM serialized
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING ${COLUMNS}`,
+    [newChargeId(), charge.idempotencyKey, charge.amount, charge.currency, charge.source, charge.status, charge.requestFingerprint, INSERT_LOCK],
+  );
+  const created = inserted.rows[0];
+  if (created) return { row: toRow(created), created: true };
+  // The insert waited for the commit of the row that holds the key; a new statement sees it.
+  const existing = await findChargeByKey(pool, charge.idempotencyKey);
+  if (!existing) throw new Error(`charge for key ${JSON.stringify(charge.idempotencyKey)} neither inserted nor found`);
+  return { row: existing, created: false };
 }
 
 /** Up to `limit` charges with seq greater than `after`, in seq order. */

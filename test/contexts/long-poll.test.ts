@@ -1,5 +1,8 @@
 // GET with Prefer: wait=N (RFC 7240): held until the context changes (LISTEN/NOTIFY) or N runs out.
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import pg from 'pg';
+import { CONTEXT_CHANGED_CHANNEL } from '../../src/contexts/change-listener.ts';
 import { at, withTestServer } from '../helpers/server.ts';
 
 const server = withTestServer(test);
@@ -87,4 +90,35 @@ test('terminal contexts and stale copies are answered at once, without Preferenc
   const ignored = await server.tenant.request('GET', `/contexts/${open.id}`, { headers: { prefer: 'wait=soon' } });
   t.is(ignored.status, 200);
   t.is(ignored.headers.get('preference-applied'), null, 'a malformed preference is ignored');
+});
+
+test('a context changed in a later transaction notifies; one created and executed by one request does not', async (t) => {
+  // Nobody can wait on a context before it has committed, and a NOTIFY serializes commits
+  // database-wide (db/migrations/006): the one-shot PUT must not send one.
+  const listener = new pg.Client({ connectionString: server.database.url });
+  await listener.connect();
+  const heard: string[] = [];
+  listener.on('notification', (message) => heard.push(message.payload ?? ''));
+  await listener.query(`LISTEN ${CONTEXT_CHANGED_CHANNEL}`);
+  try {
+    const account = await server.tenant.createAccount();
+    const oneShot = randomUUID();
+    const created = await server.tenant.request('PUT', `/contexts/${oneShot}`, {
+      headers: { 'if-none-match': '*' },
+      body: { action: { type: 'deposit', account, amount: 1 } },
+    });
+    t.is(created.status, 201);
+    const context = await server.tenant.createContext();
+    const executed = await server.tenant.request('PUT', `/contexts/${context.id}`, {
+      headers: { 'if-match': context.etag },
+      body: { action: { type: 'deposit', account, amount: 1 } },
+    });
+    t.is(executed.status, 200);
+    const deadline = Date.now() + 5_000;
+    while (!heard.some((payload) => payload.endsWith(context.id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    t.true(heard.some((payload) => payload.endsWith(context.id)), 'the execution of an existing context notified');
+    t.false(heard.some((payload) => payload.endsWith(oneShot)), 'the one-shot creation did not');
+  } finally {
+    await listener.end();
+  }
 });
