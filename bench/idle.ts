@@ -24,7 +24,7 @@ async function transactionsIn(client: pg.Client, seconds: number): Promise<numbe
 }
 
 export async function measureIdleWorker(options: BenchRun & { seconds?: number }): Promise<{ report: string; perSecond: number }> {
-  const seconds = options.seconds ?? Math.max(5, options.durationSeconds);
+  const seconds = options.seconds ?? Math.max(3, options.durationSeconds);
   const client = new pg.Client({ connectionString: options.database.url });
   await client.connect();
   try {
