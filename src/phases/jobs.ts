@@ -57,13 +57,19 @@ function toJob(row: ClaimRow | undefined, leaseEndsAt: number): ClaimedJob | und
   };
 }
 
+/** Most jobs one claim statement takes: a worker asks for as many as it has free slots. */
+export const MAX_CLAIM_BATCH = 64;
+
 /**
- * Claims the job of action type `type` that has been due longest; counts the attempt. One type
- * per statement: with an equality on the type, contexts_runnable (type, run_after) is read in
- * run_after order and the first free row ends the scan (0.04 ms with 10,000 due); `= ANY(types)`
- * made Postgres read and sort every due row instead (3.2 ms).
+ * Claims the `limit` jobs of action type `type` that have been due longest; counts each one's
+ * attempt. One type per statement: with an equality on the type, contexts_runnable (type,
+ * run_after) is read in run_after order and the scan ends after `limit` free rows (0.04 ms with
+ * 10,000 due); `= ANY(types)` made Postgres read and sort every due row instead (3.2 ms). The
+ * limit is a literal, not a parameter, so each batch size keeps the plan of its own (a generic
+ * plan guesses at a parameter's LIMIT).
  */
-export function claimDueStatement(holder: string, leaseSeconds: number, type: string) {
+export function claimDueStatement(holder: string, leaseSeconds: number, type: string, limit = 1) {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CLAIM_BATCH) throw new RangeError(`claim limit ${limit} is not 1..${MAX_CLAIM_BATCH}`);
   return sql<ClaimRow>`
     UPDATE contexts AS c
        SET locked_by = ${holder},
@@ -73,16 +79,21 @@ export function claimDueStatement(holder: string, leaseSeconds: number, type: st
              WHERE state = 'processing' AND action ->> 'type' = ${type} AND run_after <= now()
                AND (locked_until IS NULL OR locked_until < now())
              ORDER BY run_after
-             LIMIT 1
+             LIMIT ${sql.lit(limit)}
                FOR UPDATE SKIP LOCKED) AS due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
  RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, due.locked_by AS previous_holder`;
 }
 
 export async function claimNextJob(db: Kysely<Database>, holder: string, leaseSeconds: number, type: string): Promise<ClaimedJob | undefined> {
+  return (await claimDueJobs(db, holder, leaseSeconds, type, 1))[0];
+}
+
+/** Up to `limit` due jobs of `type` in one statement (one round trip for a worker's free slots). */
+export async function claimDueJobs(db: Kysely<Database>, holder: string, leaseSeconds: number, type: string, limit: number): Promise<ClaimedJob[]> {
   const leaseEndsAt = Date.now() + leaseSeconds * 1000;
-  const { rows } = await claimDueStatement(holder, leaseSeconds, type).execute(db);
-  return toJob(rows[0], leaseEndsAt);
+  const { rows } = await claimDueStatement(holder, leaseSeconds, type, limit).execute(db);
+  return rows.flatMap((row) => toJob(row, leaseEndsAt) ?? []);
 }
 
 /**

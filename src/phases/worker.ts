@@ -1,14 +1,15 @@
 // The worker: claims due jobs of the asynchronous action types its registry knows — and only
 // those, so two services on one database, or an old worker during a deploy, never take each
-// other's jobs — and runs up to `concurrency` of them at once. One loop claims (so an idle
-// worker sends one claim per poll, not one per slot); each claimed job runs in its own slot.
+// other's jobs — and runs up to `concurrency` of them at once. One loop claims, as many jobs as
+// there are free slots in one statement (so an idle worker sends one claim per poll, and a busy
+// one one per batch, not one per job); each claimed job runs in its own slot.
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ActionRegistry } from '../actions/registry.ts';
 import type { TerminalStateHook } from '../contexts/state-writer.ts';
 import type { Database } from '../db/schema.ts';
-import { claimNextJob, DEFAULT_LEASE_SECONDS, releaseJob, type ClaimedJob } from './jobs.ts';
+import { claimDueJobs, DEFAULT_LEASE_SECONDS, MAX_CLAIM_BATCH, releaseJob, type ClaimedJob } from './jobs.ts';
 import { runJob, type JobResult, type RunnerDeps } from './runner.ts';
 import { retryDelaySeconds } from './backoff.ts';
 import type { JobNotifier } from './job-notifier.ts';
@@ -57,6 +58,8 @@ export class Worker {
   private readonly leaseSeconds: number;
   private readonly pollMs: number;
   private readonly concurrency: number;
+  /** Free slots the claim loop waits for while busy: a quarter of them (at least one). */
+  private readonly claimBatch: number;
   private readonly runner: RunnerDeps;
   private readonly onLeaseTakeover: WorkerOptions['onLeaseTakeover'];
   private readonly notifier: JobNotifier | undefined;
@@ -70,6 +73,7 @@ export class Worker {
     this.notifier = options.notifier;
     this.pollMs = options.pollMs ?? (options.notifier ? 1_000 : 200);
     this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.claimBatch = Math.max(1, Math.floor(this.concurrency / 4));
     this.onLeaseTakeover = options.onLeaseTakeover;
     this.runner = {
       db: options.db,
@@ -92,27 +96,33 @@ export class Worker {
 
   private nextType = 0;
 
-  /** Tries each type once, starting one further each time, so that no type starves another. */
-  private async claimAny(): Promise<ClaimedJob | undefined> {
+  /**
+   * Up to `slots` due jobs of one type, trying each type once, starting one further each time,
+   * so that no type starves another. One statement claims them all: a worker with a backlog
+   * sends one claim per batch of free slots, not one per job.
+   */
+  private async claimAny(slots: number): Promise<ClaimedJob[]> {
     const types = this.types();
+    const limit = Math.min(slots, MAX_CLAIM_BATCH);
     for (let tried = 0; tried < types.length; tried++) {
       const type = types[(this.nextType + tried) % types.length] as string;
-      const job = await claimNextJob(this.db, this.id, this.leaseSeconds, type);
-      if (job) {
+      const jobs = await claimDueJobs(this.db, this.id, this.leaseSeconds, type, limit);
+      if (jobs.length > 0) {
         this.nextType = (this.nextType + tried + 1) % types.length;
-        return job;
+        return jobs;
       }
     }
-    return undefined;
+    return [];
   }
 
-  private async claim(): Promise<ClaimedJob | undefined> {
-    const job = await this.claimAny();
-    if (job && job.previousHolder !== null && job.previousHolder !== this.id) {
+  private async claim(slots: number): Promise<ClaimedJob[]> {
+    const jobs = await this.claimAny(slots);
+    for (const job of jobs) {
+      if (job.previousHolder === null || job.previousHolder === this.id) continue;
       this.logger.warn({ context: job.contextId, previousHolder: job.previousHolder, attempt: job.attempts }, 'lease taken over');
       this.onLeaseTakeover?.({ contextId: job.contextId, previousHolder: job.previousHolder });
     }
-    return job;
+    return jobs;
   }
 
   private async execute(job: ClaimedJob): Promise<JobOutcome> {
@@ -132,7 +142,7 @@ export class Worker {
 
   /** Claims and runs at most one job; undefined when none was due. */
   async runOnce(): Promise<JobOutcome | undefined> {
-    const job = await this.claim();
+    const [job] = await this.claim(1);
     return job && this.execute(job);
   }
 
@@ -155,26 +165,27 @@ export class Worker {
     });
     try {
       while (!signal.aborted) {
-        if (inFlight.size >= this.concurrency) {
+        // With most slots busy, wait for a few to free up: one claim then takes several jobs.
+        if (this.concurrency - inFlight.size < this.claimBatch) {
           await new Promise<void>((resolve) => (slotFreed = resolve));
           continue;
         }
-        let job: ClaimedJob | undefined;
+        let jobs: ClaimedJob[] = [];
         woken = false;
         try {
-          job = await this.claim();
+          jobs = await this.claim(this.concurrency - inFlight.size);
         } catch (error) {
           this.logger.warn({ err: error }, 'worker could not claim a job');
         }
-        if (job) {
+        for (const job of jobs) {
           const running: Promise<void> = this.execute(job).then((outcome) => {
             inFlight.delete(running);
             onJob?.(outcome);
             slotFreed();
           });
           inFlight.add(running);
-          continue;
         }
+        if (jobs.length > 0) continue;
         // Nothing due: one timer, woken early by a due job or the abort (no listener per wait).
         if (woken) continue;
         await new Promise<void>((resolve) => {

@@ -24,4 +24,13 @@ test('the claim of a due job is an ordered index scan that reads a handful of ro
   t.notRegex(plan, /Sort/, 'no sort of the due rows');
   const scanned = /Index Scan using contexts_runnable.*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/.exec(plan)?.[1];
   t.true(Number(scanned) <= 10, `the scan stops at the first free row (read ${scanned})`);
+
+  // A busy worker's batch: the same scan, stopping after the batch.
+  const batch = await sql<{ 'QUERY PLAN': string }>`EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) ${claimDueStatement('plan-test-batch', 5, 'payment', 16)}`.execute(server.database.db);
+  const batchPlan = batch.rows.map((row) => row['QUERY PLAN']).join('\n');
+  t.regex(batchPlan, /Index Scan using contexts_runnable/);
+  t.notRegex(batchPlan, /Sort/, 'no sort of the due rows for a batch either');
+  const batchScanned = /Index Scan using contexts_runnable.*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/.exec(batchPlan)?.[1];
+  t.true(Number(batchScanned) <= 30, `the batch's scan stops after its 16 rows (read ${batchScanned})`);
+  t.throws(() => claimDueStatement('plan-test', 5, 'payment', 0), { instanceOf: RangeError });
 });
