@@ -155,12 +155,12 @@ export async function measureRateLimitCost(options: RateLimitCostOptions): Promi
     const pool = options.serverEnv['DATABASE_POOL_SIZE'] ?? '10';
     const report = table(
       'rate limits: GET 304',
-      `GET /contexts/{id} with If-None-Match, ${options.connections} connections, one tenant, ${rounds} interleaved rounds. "on": the defaults (${pool} − 2 requests in progress per tenant, the rest wait for a slot; failed authentications) and a tenant rate counted on every request, never reached; "counted": the same with room for every connection (nothing waits); "control": limits off, a second process (the noise between two identical servers). Each ratio is to the "off" measured beside it (A B B A, then B A A B).`,
+      `GET /contexts/{id} with If-None-Match, ${options.connections} connections, one tenant, ${rounds} interleaved rounds. "on": the defaults (${pool} − 2 requests in progress per tenant, the rest wait for a slot; failed authentications) and a tenant rate counted on every request, never reached; "counted": the same with room for every connection (nothing waits); "control": limits off, a second process (the noise between two identical servers). Each "of off" ratio is to the "off" measured beside it (A B B A, then B A A B); "off" runs in every pair, so it is the warmest, and "of control" compares servers measured equally often.`,
       [
         { label: 'limits off', measurement: average([...(results['on']?.off ?? []), ...(results['counted']?.off ?? []), ...(results['control']?.off ?? [])]) },
         { label: 'control (off again)', measurement: control.variant, ratios: { off: control.ratio } },
-        { label: 'limits on', measurement: on.variant, ratios: { off: on.ratio } },
-        { label: 'limits counted', measurement: counted.variant, ratios: { off: counted.ratio } },
+        { label: 'limits on', measurement: on.variant, ratios: { off: on.ratio, control: on.variant.throughput / Math.max(control.variant.throughput, 1e-9) } },
+        { label: 'limits counted', measurement: counted.variant, ratios: { off: counted.ratio, control: counted.variant.throughput / Math.max(control.variant.throughput, 1e-9) } },
       ],
     );
     return { off: on.off, on: on.variant, counted: counted.variant, ratio: on.ratio, countedRatio: counted.ratio, controlRatio: control.ratio, report };
