@@ -192,7 +192,7 @@ interface Sent<T> {
   response: Response;
 }
 
-/** Sends until a non-5xx answer arrives or the tries run out; a 4xx, or the last 5xx, is thrown. */
+/** Sends until an answer other than 5xx or 429 arrives or the tries run out; a 4xx, or the last 5xx or 429, is thrown. */
 async function sendWithRetry<T>(
   send: (signal: AbortSignal) => Promise<Sent<T>>,
   retry: RetryPolicy,
@@ -214,8 +214,9 @@ async function sendWithRetry<T>(
     const { response } = sent;
     if (response.status < 400) return { data: sent.data, response, attempts: attempt };
     const problem = new ProblemError(asProblem(sent.error, response), response);
-    if (response.status < 500 || attempt >= retry.attempts) throw problem;
-    // The service sends Retry-After with its 503s (database unreachable): it knows best when to come back.
+    // A 429 (over a rate limit) was refused before anything ran, like a 503: the same request may follow.
+    if ((response.status < 500 && response.status !== 429) || attempt >= retry.attempts) throw problem;
+    // The service sends Retry-After with its 503s (database unreachable) and 429s: it knows best when to come back.
     await sleep(retryAfterMs(response) ?? backoffMs(retry, attempt), signal);
   }
 }

@@ -216,7 +216,9 @@ export interface paths {
          *     (`Idempotent-Replayed: true`): the key shown first was never stored, so it cannot be
          *     replayed; it stops working, and only the newest key is valid.
          *
-         *     Order of evaluation: `404` (administration off) → `401` → `413`/`415`/`400` →
+         *     Order of evaluation: `404` (administration off) → `429` (too many failed
+         *     authentications from this address) → `401` → `429` (the administrator's limits) →
+         *     `413`/`415`/`400` →
          *     `422` `validation-failed` → `400` `invalid-idempotency-key` → `422`
          *     `idempotency-key-reused` or replay → create.
          */
@@ -277,7 +279,7 @@ export interface paths {
          *     | same key, different payload | `422` `idempotency-key-reused` |
          *     | malformed key | `400` `invalid-idempotency-key` |
          *
-         *     Order of evaluation: `401` → `413`/`415`/`400` (the body) → `422` `validation-failed`
+         *     Order of evaluation: `401` → `429` → `413`/`415`/`400` (the body) → `422` `validation-failed`
          *     → `400` `invalid-idempotency-key` → `400` `idempotency-key-required` → `422`
          *     `idempotency-key-reused` or replay → `422` (the action) → execute.
          */
@@ -337,7 +339,7 @@ export interface paths {
          *     `lastError`), e.g. `"2.1.Xk3v9QaB"`, because those members change the representation
          *     without a new version; a replayed `202` carries the tag it was first sent with (`"2"`).
          *
-         *     Order of evaluation: `401` → `404` → `410` → `412` (If-Match) → (wait) → `410` →
+         *     Order of evaluation: `401` → `429` → `404` → `410` → `412` (If-Match) → (wait) → `410` →
          *     `412` → `304` (If-None-Match) → `200`.
          */
         get: operations["getContext"];
@@ -368,7 +370,7 @@ export interface paths {
          *     | unknown, malformed or foreign id (and not a create) | `404` |
          *     | a `payment` whose `source` is not a card token this service accepts | `422` `unknown-payment-source` |
          *
-         *     Order of evaluation: `401` → `404` → `410` → `428` → `413`/`415`/`400` → `200`/`202`
+         *     Order of evaluation: `401` → `429` → `404` → `410` → `428` → `413`/`415`/`400` → `200`/`202`
          *     replay → `412` → `409` → `422` → execute. A `422` leaves no trace: the context stays
          *     `open` with the same `ETag` (and a rejected create creates nothing).
          */
@@ -381,7 +383,7 @@ export interface paths {
          *     `processing` context has accepted a payment that can no longer be stopped (`409`).
          *     No request body is read.
          *
-         *     Order of evaluation: `401` → `404` → `410` → `428` → `412` → `409` → cancel.
+         *     Order of evaluation: `401` → `429` → `404` → `410` → `428` → `412` → `409` → cancel.
          */
         delete: operations["cancelContext"];
         options?: never;
@@ -417,7 +419,7 @@ export interface paths {
          *     another account; the same key with a different body answers `422`
          *     `idempotency-key-reused`.
          *
-         *     Order of evaluation: `401` → `413`/`415`/`400` → `422` `validation-failed` → `400`
+         *     Order of evaluation: `401` → `429` → `413`/`415`/`400` → `422` `validation-failed` → `400`
          *     `invalid-idempotency-key` → `422` `idempotency-key-reused` or replay → create.
          */
         post: operations["createAccount"];
@@ -521,7 +523,7 @@ export interface paths {
          *     endpoint; the same key with a different body answers `422` `idempotency-key-reused`.
          *     The payload is the body as sent (before URL normalization).
          *
-         *     Order of evaluation: `401` → `413`/`415`/`400` → `422` `validation-failed` → `400`
+         *     Order of evaluation: `401` → `429` → `413`/`415`/`400` → `422` `validation-failed` → `400`
          *     `invalid-idempotency-key` → `422` `idempotency-key-reused` or replay → create.
          */
         post: operations["createWebhook"];
@@ -633,6 +635,7 @@ export interface components {
          *     | `https://idempotence.dev/problems/payment-declined` | 402 | The card payment was declined — never an HTTP answer: it is recorded in the `error` of a `failed` context |
          *     | `https://idempotence.dev/problems/payment-rejected` | 422 | The processor rejected the payment — never an HTTP answer: it is recorded in the `error` of a `failed` context |
          *     | `https://idempotence.dev/problems/precondition-required` | 428 | Precondition required |
+         *     | `https://idempotence.dev/problems/too-many-requests` | 429 | Too many requests |
          *     | `https://idempotence.dev/problems/internal-error` | 500 | Internal server error |
          *     | `https://idempotence.dev/problems/service-unavailable` | 503 | Service temporarily unavailable |
          *     | `https://idempotence.dev/problems/bad-request` | 400 | Bad request — from the HTTP server itself (malformed HTTP), on any path, without `instance` |
@@ -666,6 +669,7 @@ export interface components {
          * @example https://idempotence.dev/problems/payment-declined
          * @example https://idempotence.dev/problems/payment-rejected
          * @example https://idempotence.dev/problems/precondition-required
+         * @example https://idempotence.dev/problems/too-many-requests
          * @example https://idempotence.dev/problems/internal-error
          * @example https://idempotence.dev/problems/service-unavailable
          * @example https://idempotence.dev/problems/bad-request
@@ -753,6 +757,27 @@ export interface components {
         ServiceUnavailableProblem: components["schemas"]["HttpProblem"] & {
             /** @constant */
             status?: 503;
+        };
+        /**
+         * TooManyRequestsProblem
+         * @description `type` `https://idempotence.dev/problems/too-many-requests`.
+         * @example {
+         *       "type": "https://idempotence.dev/problems/too-many-requests",
+         *       "title": "Too many requests",
+         *       "status": 429,
+         *       "detail": "This tenant has used its 100 requests of this 1 s window; retry the same request in 1 s.",
+         *       "instance": "/contexts",
+         *       "violated-policies": [
+         *         "tenant"
+         *       ]
+         *     }
+         */
+        TooManyRequestsProblem: components["schemas"]["HttpProblem"] & {
+            /** @constant */
+            status?: 429;
+            detail: string;
+            /** @description The policies the request exceeded, as named in `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers §5.1). */
+            "violated-policies": ("tenant" | "tenant-concurrency" | "admin" | "admin-concurrency" | "auth-failures")[];
         };
         /**
          * InsufficientFundsProblem
@@ -1515,6 +1540,26 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description Over a limit (`too-many-requests`), checked right after authentication and before
+         *     anything else, so the request did nothing: the credential's request rate or its number
+         *     of requests in progress (a request over that one first waits for a slot, up to
+         *     RATE_LIMIT_CONCURRENCY_WAIT_MS), or too many failed authentications from the client's
+         *     address (then no credential from it is checked until the window ends, except a tenant
+         *     key that worked in this process before). `violated-policies` names the policy; retry the
+         *     same request after `Retry-After` seconds.
+         */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfterLimited"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
+            };
+        };
         /** @description The status and headers of the GET answer, without the body: the context was cancelled (`context-cancelled`). An expired context still reads (`200`, `state` `expired`). */
         ContextCancelledHead: {
             headers: {
@@ -1561,6 +1606,16 @@ export interface components {
         ServiceUnavailableHead: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: over a limit (`too-many-requests`); retry the same request after `Retry-After` seconds. */
+        TooManyRequestsHead: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfterLimited"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                RateLimit: components["headers"]["RateLimit"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -1705,6 +1760,30 @@ export interface components {
          */
         RetryAfter: number;
         /**
+         * @description Seconds until the window of the exceeded limit ends (for a concurrency limit: `1`);
+         *     the same number as `t` in `RateLimit`. Retry the same request no earlier.
+         * @example 1
+         */
+        RetryAfterLimited: number;
+        /**
+         * @description The quota policies of the request's credential, or of its client address
+         *     ([draft-ietf-httpapi-ratelimit-headers](https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/)
+         *     §3, a Structured Field List): `"tenant";q=<requests>;w=<seconds>` (a tenant's
+         *     request rate), `"tenant-concurrency";q=<n>;qu="concurrent-requests"` (its requests in
+         *     progress), the same as `"admin"` and `"admin-concurrency"` for the ADMIN_TOKEN, and
+         *     `"auth-failures";q=<n>;w=<seconds>` (failed authentications per client address).
+         *     Also sent, with `RateLimit`, on other answers once less than half of a rate's quota is
+         *     left. The limits are counted per API process (see docs/rate-limits.md).
+         * @example "tenant";q=100;w=1, "tenant-concurrency";q=8;qu="concurrent-requests"
+         */
+        RateLimitPolicy: string;
+        /**
+         * @description The service limit of the policy the request exceeded (draft §4): `r` the quota left
+         *     (`0`), `t` the seconds until its window ends (absent for a concurrency policy).
+         * @example "tenant";r=0;t=1
+         */
+        RateLimit: string;
+        /**
          * @description The methods this path answers (RFC 9110 §10.2.1), e.g. `HEAD, GET, PUT, DELETE`; `HEAD` wherever `GET` is.
          * @example HEAD, GET, PUT, DELETE
          */
@@ -1734,6 +1813,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1755,6 +1835,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["UnauthorizedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -2125,6 +2206,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2188,6 +2270,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2323,6 +2406,7 @@ export interface operations {
                     };
                 };
             };
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2383,6 +2467,7 @@ export interface operations {
             400: components["responses"]["InvalidParameterHead"];
             401: components["responses"]["UnauthorizedHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -2459,6 +2544,7 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             410: components["responses"]["ContextCancelled"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2555,6 +2641,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ActionRejected"];
             428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2604,6 +2691,7 @@ export interface operations {
             410: components["responses"]["ContextGone"];
             412: components["responses"]["PreconditionFailed"];
             428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2677,6 +2765,7 @@ export interface operations {
             404: components["responses"]["NotFoundHead"];
             410: components["responses"]["ContextCancelledHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -2730,6 +2819,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2795,6 +2885,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2845,6 +2936,7 @@ export interface operations {
             400: components["responses"]["InvalidParameterHead"];
             401: components["responses"]["UnauthorizedHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -2896,6 +2988,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2944,6 +3037,7 @@ export interface operations {
             401: components["responses"]["UnauthorizedHead"];
             404: components["responses"]["NotFoundHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -3004,6 +3098,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3061,6 +3156,7 @@ export interface operations {
             401: components["responses"]["UnauthorizedHead"];
             404: components["responses"]["NotFoundHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -3114,6 +3210,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3179,6 +3276,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["CreateRejected"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3229,6 +3327,7 @@ export interface operations {
             400: components["responses"]["InvalidParameterHead"];
             401: components["responses"]["UnauthorizedHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };
@@ -3280,6 +3379,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3309,6 +3409,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -3357,6 +3458,7 @@ export interface operations {
             401: components["responses"]["UnauthorizedHead"];
             404: components["responses"]["NotFoundHead"];
             412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
         };

@@ -14,6 +14,7 @@ import { docsRoutes } from './http/docs.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { metaRoutes } from './http/meta-routes.ts';
 import { metricsRoutes, ServiceMetrics } from './http/metrics.ts';
+import { RequestLimits, type RateLimitStore } from './http/rate-limits.ts';
 import { requestLog } from './http/request-log.ts';
 import { routeResolver } from './http/route-template.ts';
 import { depositAction, transferAction } from './ledger/actions.ts';
@@ -25,7 +26,7 @@ import { webhookRoutes } from './webhooks/routes.ts';
 export interface AppDeps {
   pool: pg.Pool;
   db: Kysely<Database>;
-  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds' | 'authCacheTtlSeconds'>>;
+  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds' | 'authCacheTtlSeconds' | 'rateLimits'>>;
   logger: Logger;
   /** The action types contexts execute; default: defaultActions() (deposit, transfer, payment). */
   actions?: ActionRegistry;
@@ -35,6 +36,12 @@ export interface AppDeps {
   onTerminalState?: TerminalStateHook;
   /** Served at /metrics; default: a registry of this app's own over `pool` and `db`. */
   metrics?: ServiceMetrics;
+  /**
+   * Where the request rates of `config.rateLimits` are counted; default this process's memory.
+   * A rate-limiter-flexible limiter over a shared store (Redis, Postgres…) makes them one limit
+   * for every API process (docs/rate-limits.md). Without `config.rateLimits` nothing is limited.
+   */
+  rateLimitStore?: RateLimitStore;
 }
 
 /** Idempotency-Key retention when the configuration does not say (24 h, as Stripe keeps keys). */
@@ -65,7 +72,7 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
 }
 
 /** Every router of the service; the spec test walks their routes. */
-export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
+export function createRouters(deps: AppDeps, limits?: RequestLimits): Router<Partial<AuthState>>[] {
   const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
   // The busiest routers first: Koa runs them in order until one matches.
   return [
@@ -73,7 +80,7 @@ export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
     createContextRouter(deps) as unknown as Router<Partial<AuthState>>,
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
-    tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
+    tenantRoutes(deps.db, deps.config.adminToken, keyTtl, limits),
     metaRoutes(deps.pool),
     docsRoutes(),
     metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
@@ -85,13 +92,14 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
   const metrics = deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger });
-  const routers = createRouters({ ...deps, metrics });
+  const limits = deps.config.rateLimits && RequestLimits.create(deps.config.rateLimits, deps.logger, deps.rateLimitStore);
+  const routers = createRouters({ ...deps, metrics }, limits);
   const route = routeResolver(routers);
 
   app.use(requestLog(deps.logger, route));
   app.use(metrics.middleware(route));
   app.use(problemMiddleware(deps.logger));
-  app.use(authenticateTenant(deps.db, deps.config.authCacheTtlSeconds));
+  app.use(authenticateTenant(deps.db, deps.config.authCacheTtlSeconds, limits));
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -35,6 +35,26 @@ export interface Config {
   readonly workerMaxAttempts: number;
   /** Jobs one worker process runs at once. */
   readonly workerConcurrency: number;
+  /** Request limits of the API (docs/rate-limits.md); each 0 is off. */
+  readonly rateLimits: RateLimitSettings;
+}
+
+/** Limits per credential and per client address, each counted in this process (docs/rate-limits.md). */
+export interface RateLimitSettings {
+  /** Requests one tenant may start per second (averaged over `windowSeconds`); 0: no limit. */
+  readonly tenantRequestsPerSecond: number;
+  /** Requests of one tenant in progress at once; 0: no limit. */
+  readonly tenantConcurrency: number;
+  /** The same two for the ADMIN_TOKEN (POST /tenants). */
+  readonly adminRequestsPerSecond: number;
+  readonly adminConcurrency: number;
+  /** The window the per-second rates are counted over: `RateLimit-Policy` q = rate × window. */
+  readonly windowSeconds: number;
+  /** How long a request over its credential's concurrency waits for a slot before it is answered 429. */
+  readonly concurrencyWaitMs: number;
+  /** Failed authentications one client address may make per `authFailureWindowSeconds`; 0: no limit. */
+  readonly authFailures: number;
+  readonly authFailureWindowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -104,12 +124,13 @@ export function loadConfig(env: Env = process.env): Config {
   const processorUrl = text('PROCESSOR_URL');
   if (processorUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(processorUrl)) problems.push('PROCESSOR_URL must be an http:// or https:// URL');
 
+  const poolSize = integer('DATABASE_POOL_SIZE', 10, 1, 1000);
   const config: Config = {
     nodeEnv: nodeEnv ?? 'development',
     port: integer('PORT', 3000, 0, 65535),
     host: text('HOST') ?? '127.0.0.1',
     databaseUrl,
-    databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    databasePoolSize: poolSize,
     adminToken,
     logLevel: logLevel ?? 'info',
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),
@@ -125,10 +146,32 @@ export function loadConfig(env: Env = process.env): Config {
     workerLeaseSeconds: integer('WORKER_LEASE_SECONDS', 10, 1, 3_600),
     workerMaxAttempts: integer('WORKER_MAX_ATTEMPTS', 8, 1, 1_000),
     workerConcurrency: integer('WORKER_CONCURRENCY', 16, 1, 256),
+    rateLimits: rateLimitSettings(integer, poolSize),
   };
   if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {
     problems.push('WORKER_LEASE_SECONDS must outlast PROCESSOR_TIMEOUT_MS, or a slow call could outlive its lease');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+type IntegerReader = (name: string, fallback: number, min: number, max: number) => number;
+
+/**
+ * On by default: the concurrency limit (two pool connections stay free for the other tenants)
+ * and the limit on failed authentications. Off by default: the request rates, whose right value
+ * depends on the deployment (see docs/rate-limits.md for why).
+ */
+function rateLimitSettings(integer: IntegerReader, poolSize: number): RateLimitSettings {
+  const concurrency = integer('RATE_LIMIT_TENANT_CONCURRENCY', Math.max(1, poolSize - 2), 0, 100_000);
+  return {
+    tenantRequestsPerSecond: integer('RATE_LIMIT_TENANT_REQUESTS_PER_SECOND', 0, 0, 1_000_000),
+    tenantConcurrency: concurrency,
+    adminRequestsPerSecond: integer('RATE_LIMIT_ADMIN_REQUESTS_PER_SECOND', 0, 0, 1_000_000),
+    adminConcurrency: integer('RATE_LIMIT_ADMIN_CONCURRENCY', concurrency, 0, 100_000),
+    windowSeconds: integer('RATE_LIMIT_WINDOW_SECONDS', 1, 1, 3_600),
+    concurrencyWaitMs: integer('RATE_LIMIT_CONCURRENCY_WAIT_MS', 5_000, 0, 60_000),
+    authFailures: integer('RATE_LIMIT_AUTH_FAILURES', 20, 0, 1_000_000),
+    authFailureWindowSeconds: integer('RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
+  };
 }

@@ -36,3 +36,33 @@ test('PORT out of range is refused', (t) => {
   t.throws(() => loadConfig({ PORT: '70000' }), { message: /PORT/ });
   t.throws(() => loadConfig({ PORT: '-1' }), { message: /PORT/ });
 });
+
+test('rate limits: concurrency and failed authentications on by default, rates off; every value read and checked', (t) => {
+  t.deepEqual(loadConfig({}).rateLimits, {
+    tenantRequestsPerSecond: 0,
+    tenantConcurrency: 8,
+    adminRequestsPerSecond: 0,
+    adminConcurrency: 8,
+    windowSeconds: 1,
+    concurrencyWaitMs: 5_000,
+    authFailures: 20,
+    authFailureWindowSeconds: 60,
+  });
+  t.is(loadConfig({ DATABASE_POOL_SIZE: '2' }).rateLimits.tenantConcurrency, 1, 'two connections below the pool, at least one');
+  t.is(loadConfig({ DATABASE_POOL_SIZE: '40' }).rateLimits.adminConcurrency, 38);
+  t.deepEqual(
+    loadConfig({
+      RATE_LIMIT_TENANT_REQUESTS_PER_SECOND: '100',
+      RATE_LIMIT_TENANT_CONCURRENCY: '0',
+      RATE_LIMIT_ADMIN_REQUESTS_PER_SECOND: '5',
+      RATE_LIMIT_ADMIN_CONCURRENCY: '2',
+      RATE_LIMIT_WINDOW_SECONDS: '10',
+      RATE_LIMIT_CONCURRENCY_WAIT_MS: '0',
+      RATE_LIMIT_AUTH_FAILURES: '0',
+      RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS: '300',
+    }).rateLimits,
+    { tenantRequestsPerSecond: 100, tenantConcurrency: 0, adminRequestsPerSecond: 5, adminConcurrency: 2, windowSeconds: 10, concurrencyWaitMs: 0, authFailures: 0, authFailureWindowSeconds: 300 },
+  );
+  const error = t.throws(() => loadConfig({ RATE_LIMIT_TENANT_REQUESTS_PER_SECOND: '-1', RATE_LIMIT_WINDOW_SECONDS: '0' }), { instanceOf: ConfigError });
+  t.is(error?.problems.length, 2);
+});

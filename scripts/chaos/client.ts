@@ -7,6 +7,7 @@ export interface ClientStats {
   attempts: number;
   networkErrors: number;
   dropped: number;
+  /** Retried answers by status: 5xx, and 429. */
   status5xx: Record<number, number>;
 }
 
@@ -45,7 +46,8 @@ export class RetryingClient {
           signal: controller.signal,
         });
         const text = await response.text();
-        if (response.status >= 500) {
+        // A 429 (the service's rate limits, on by default for concurrency) did nothing: retried as a 5xx is.
+        if (response.status >= 500 || response.status === 429) {
           this.stats.status5xx[response.status] = (this.stats.status5xx[response.status] ?? 0) + 1;
         } else {
           return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), replayed: response.headers.get('idempotent-replayed') === 'true' };

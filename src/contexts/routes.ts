@@ -93,7 +93,7 @@ export function contextRoutes(service: ContextService, db: Kysely<Database>, key
 
   router.get('/contexts/:id', async (ctx) => {
     const wait = preferredWaitSeconds(ctx.get('Prefer'), MAX_WAIT_SECONDS);
-    const read = await service.read(ctx.state.tenant.id, ctx.params['id'] ?? '', conditionsOf(ctx), wait);
+    const read = await service.read(ctx.state.tenant.id, ctx.params['id'] ?? '', conditionsOf(ctx), wait, ctx.state.yieldSlot);
     markRevalidate(ctx);
     ctx.vary('Prefer');
     // RFC 7240 §3: only a preference that was honoured is named in Preference-Applied.

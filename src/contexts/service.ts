@@ -70,24 +70,35 @@ export class ContextService {
    * and the client's copy is of the current version, hold the request until a commit changes
    * the version or the wait is over, then answer as a plain GET would.
    */
-  async read(tenantId: string, id: string, conditions: Conditions, waitSeconds = 0): Promise<ReadResult> {
+  /**
+   * GET /contexts/{id}, held up to `waitSeconds` for a change (long-poll). `whileWaiting` wraps
+   * the wait itself, in which no connection is used: the concurrency limit hands the request's
+   * slot to the tenant's other requests for that long (src/http/rate-limits.ts).
+   */
+  async read(tenantId: string, id: string, conditions: Conditions, waitSeconds = 0, whileWaiting?: <T>(waiting: Promise<T>) => Promise<T>): Promise<ReadResult> {
     const row = isUuid(id) ? await findContext(this.deps.db, tenantId, id) : undefined;
     const first = this.answerRead(row, id, conditions); // 404, 410 and a failed If-Match never wait
     if (!row || waitSeconds <= 0 || !this.listener || !mayStillChange(contextView(row).state)) return first;
     // Hold only while the client's copy is of the current version: without If-None-Match, or
     // with a tag of this version (a worker's progress changes the tag, not the version).
     if (conditions.ifNoneMatch && first.kind !== 'not-modified' && !namesVersion(conditions.ifNoneMatch, row.version)) return first;
-    const latest = await this.waitForChange(row, tenantId, waitSeconds, this.listener);
+    const latest = await this.waitForChange(row, tenantId, waitSeconds, this.listener, whileWaiting);
     return { ...this.answerRead(latest, id, conditions), waited: true };
   }
 
-  private async waitForChange(row: ContextRow, tenantId: string, waitSeconds: number, listener: ContextChangeListener): Promise<ContextRow | undefined> {
+  private async waitForChange(
+    row: ContextRow,
+    tenantId: string,
+    waitSeconds: number,
+    listener: ContextChangeListener,
+    whileWaiting: <T>(waiting: Promise<T>) => Promise<T> = (waiting) => waiting,
+  ): Promise<ContextRow | undefined> {
     const subscription = await listener.subscribe(tenantId, row.id);
     const timer = new AbortController();
     try {
       const reread = await findContext(this.deps.db, tenantId, row.id);
       if (!reread || reread.version !== row.version) return reread;
-      await Promise.race([subscription.changed, sleep(waitSeconds * 1000, undefined, { signal: timer.signal }).catch(() => undefined)]);
+      await whileWaiting(Promise.race([subscription.changed, sleep(waitSeconds * 1000, undefined, { signal: timer.signal }).catch(() => undefined)]));
       return findContext(this.deps.db, tenantId, row.id);
     } finally {
       timer.abort();

@@ -7,6 +7,7 @@ import { findTenantByKeyHash, type Tenant } from '../tenants/repository.ts';
 import { DOCS_PATH, DOCS_SCRIPT_PATH } from './docs.ts';
 import { METRICS_PATH } from './metrics.ts';
 import { ProblemError } from './problems.ts';
+import type { RequestLimits, SlotYield } from './rate-limits.ts';
 
 /** Paths any client may read without a key. */
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', METRICS_PATH, DOCS_PATH, DOCS_SCRIPT_PATH, '/openapi.yaml']);
@@ -20,6 +21,8 @@ export interface AuthState {
 /** What the /contexts routes need to know of the caller: the tenant whose contexts it may use. */
 export interface TenantState {
   tenant: { readonly id: string };
+  /** Present under a concurrency limit: a long-poll hands its slot back while it waits (src/http/rate-limits.ts). */
+  yieldSlot?: SlotYield;
 }
 
 export const BEARER_CHALLENGE = 'Bearer realm="api"';
@@ -46,30 +49,48 @@ const AUTH_CACHE_ENTRIES = 10_000;
 export function apiKeyAuthentication(
   db: Kysely<Database>,
   cacheTtlSeconds = DEFAULT_AUTH_CACHE_TTL_SECONDS,
+  limits?: RequestLimits,
 ): (ctx: Context) => Promise<Tenant> {
   const known = cacheTtlSeconds > 0 ? new LRUCache<string, Tenant>({ max: AUTH_CACHE_ENTRIES, ttl: cacheTtlSeconds * 1000 }) : undefined;
   return async (ctx) => {
-    const token = bearerToken(ctx.get('Authorization'));
+    const authorization = ctx.get('Authorization');
+    const token = bearerToken(authorization);
     if (token === undefined) {
-      throw unauthorized('Send the API key as "Authorization: Bearer <key>".', ctx.get('Authorization') !== '');
+      // No credentials at all cost nothing to refuse and guess nothing: only a header that was
+      // sent and is wrong counts as a failed authentication.
+      if (authorization !== '' && limits) {
+        await limits.refuseAfterFailures(ctx);
+        await limits.countFailure(ctx);
+      }
+      throw unauthorized('Send the API key as "Authorization: Bearer <key>".', authorization !== '');
     }
     const hash = hashApiKey(token);
     const cacheKey = hash.toString('base64');
     const cached = known?.get(cacheKey);
     if (cached) return cached;
+    await limits?.refuseAfterFailures(ctx, cacheKey);
     const tenant = await findTenantByKeyHash(db, hash);
-    if (!tenant) throw unauthorized('The API key is not valid.', true);
+    if (!tenant) {
+      await limits?.countFailure(ctx);
+      throw unauthorized('The API key is not valid.', true);
+    }
     known?.set(cacheKey, tenant);
+    limits?.rememberValid(cacheKey);
     return tenant;
   };
 }
 
-/** Resolves `Authorization: Bearer <api key>` to a tenant, or answers 401 before any route runs. */
-export function authenticateTenant(db: Kysely<Database>, cacheTtlSeconds?: number): Middleware<Partial<AuthState>> {
-  const authenticate = apiKeyAuthentication(db, cacheTtlSeconds);
+/**
+ * Resolves `Authorization: Bearer <api key>` to a tenant, or answers 401 before any route runs;
+ * with `limits`, also 429 for a tenant over its limits or an address with too many failures.
+ */
+export function authenticateTenant(db: Kysely<Database>, cacheTtlSeconds?: number, limits?: RequestLimits): Middleware<Partial<AuthState>> {
+  const authenticate = apiKeyAuthentication(db, cacheTtlSeconds, limits);
   return async (ctx, next) => {
     if (PUBLIC_PATHS.has(ctx.path) || SELF_AUTHENTICATED_PATHS.has(ctx.path)) return next();
-    ctx.state.tenant = await authenticate(ctx);
+    const tenant = await authenticate(ctx);
+    ctx.state.tenant = tenant;
+    if (limits) return limits.admit(ctx, 'tenant', tenant.id, next);
     return next();
   };
 }

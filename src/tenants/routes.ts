@@ -1,9 +1,10 @@
-import Router from '@koa/router';
+import Router, { type RouterContext } from '@koa/router';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { unauthorized } from '../http/auth.ts';
 import { requireJsonBody } from '../http/json-body.ts';
 import { ProblemError } from '../http/problems.ts';
+import type { RequestLimits } from '../http/rate-limits.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { bearerToken, generateApiKey, hashApiKey, secretsEqual } from './api-keys.ts';
@@ -17,15 +18,26 @@ const createTenantBody = bodyValidator<{ name: string }>({
   additionalProperties: false,
 });
 
-/** Tenant administration exists only when ADMIN_TOKEN is configured, and only for that token. */
-export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefined, keyTtlSeconds: number): Router {
+/**
+ * Tenant administration exists only when ADMIN_TOKEN is configured, and only for that token;
+ * with `limits`, under the administrator's limits, and failed tokens count against the address.
+ */
+export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefined, keyTtlSeconds: number, limits?: RequestLimits): Router {
   const router = new Router();
   router.post('/tenants', async (ctx) => {
     if (adminToken === undefined) throw new ProblemError('not-found', 'Tenant administration is off (ADMIN_TOKEN is not set).');
-    const token = bearerToken(ctx.get('Authorization'));
+    const authorization = ctx.get('Authorization');
+    if (authorization !== '') await limits?.refuseAfterFailures(ctx);
+    const token = bearerToken(authorization);
     if (token === undefined || !secretsEqual(token, adminToken)) {
+      if (authorization !== '') await limits?.countFailure(ctx);
       throw unauthorized('POST /tenants needs "Authorization: Bearer <ADMIN_TOKEN>".', token !== undefined);
     }
+    if (limits) await limits.admit(ctx, 'admin', 'admin', () => createTenant(ctx));
+    else await createTenant(ctx);
+  });
+
+  async function createTenant(ctx: RouterContext): Promise<void> {
     const input = createTenantBody(await requireJsonBody(ctx));
     const headers = { 'Content-Type': HAL_JSON, 'Cache-Control': 'no-store' };
     const render = (tenant: Tenant, apiKey: string | null) =>
@@ -51,6 +63,6 @@ export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefine
         return { status: 201, body: render({ id: recorded.id, name: recorded.name, createdAt: new Date(recorded.createdAt) }, apiKey), headers };
       },
     });
-  });
+  }
   return router;
 }

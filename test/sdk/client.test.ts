@@ -244,3 +244,26 @@ test('when every try answers 5xx, the last problem is thrown after retry.attempt
   t.is(error?.status, 500);
   t.is(sent.length, 3);
 });
+
+test('a 429 is retried after its Retry-After, like a 503: the refused request had done nothing', async (t) => {
+  let refused = 0;
+  const { client, sent } = sdk(async (request, pass) => {
+    if (isExecute(request) && request.url.includes('/contexts') && refused === 0) {
+      refused++;
+      const problem = { type: 'https://idempotence.dev/problems/too-many-requests', title: 'Too many requests', status: 429, instance: new URL(request.url).pathname };
+      return new Response(JSON.stringify(problem), {
+        status: 429,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '0', ratelimit: '"tenant";r=0;t=0' },
+      });
+    }
+    return pass();
+  });
+  const alice = await openAccount(client, 'Alice');
+  const started = Date.now();
+  const result = await executeAction(client, { action: { type: 'deposit', account: alice, amount: 17 }, retry: { attempts: 3, baseDelayMs: 20_000 } });
+  t.true(Date.now() - started < 5_000, 'Retry-After, not the backoff, set the pause');
+  t.is(result.attempts, 2);
+  t.false(result.replayed);
+  t.is(sent.filter((request) => request.method === 'PUT').length, 2);
+  t.is(await balance(client, alice), 17);
+});
