@@ -2,7 +2,7 @@
 // same machine and the same database, one workload after another; every figure is printed next
 // to its baseline of this run. Options: --duration <s> (per measurement, default 10),
 // --connections <n> (default 32), --only <regex> (the parts whose name matches: a scenario,
-// "keyed POST", "payments", "idle"),
+// "keyed POST", "payments", "rate limits", "idle"),
 // --skip-peer, --skip-payments, --profile <dir> (CPU profiles of the API and the bare server).
 import { randomUUID } from 'node:crypto';
 import { writeResults } from './results-file.ts';
@@ -19,6 +19,7 @@ import { scenarios, type ExecutedContext, type Fixtures, type Scenario } from '.
 import { runPeerComparison } from './peer.ts';
 import { runPaymentDrain } from './payments.ts';
 import { measureIdleWorker } from './idle.ts';
+import { limiterMicroseconds, measureRateLimitCost } from './rate-limit-cost.ts';
 
 /** Issue #15: the API's resident memory under every workload, in MB (10^6 bytes). */
 const RSS_TARGET_MB = 150;
@@ -200,6 +201,16 @@ async function main(): Promise<void> {
       print(`${payments.report}\n\nAPI peak RSS: ${api.peakRssMiB().toFixed(0)} MiB.\n`);
     }
 
+    if (selected('rate limits')) {
+      note('rate limits: GET 304 with the limits on, counted, and off (and off again as the control)');
+      const cost = await measureRateLimitCost({ database, serverEnv, connections, durationSeconds, rounds: 1, nodeArgs: productionNodeArgs });
+      const micro = await limiterMicroseconds();
+      print(
+        `### What the rate limiter costs\nGET 304; four API processes: limits off, off again (the control), the defaults with a rate counted but never reached (on), and every limit counted with nothing waiting.\n\n${cost.report}\n\n` +
+          `The limiter alone (in process): ${micro.toFixed(2)} µs of CPU per request. Throughput, limits on: ${cost.ratio.toFixed(2)} of off; counted: ${cost.countedRatio.toFixed(2)}; the control: ${cost.controlRatio.toFixed(2)} (the noise of this run).\n`,
+      );
+    }
+
     if (selected('idle')) {
       note('idle: one worker process with nothing to do');
       const idle = await measureIdleWorker({ api, database, connections, durationSeconds, serverEnv });
@@ -208,7 +219,7 @@ async function main(): Promise<void> {
 
     const peakMb = (peakRss * 2 ** 20) / 1e6;
     print(`API process peak RSS under load: ${peakRss.toFixed(0)} MiB.`);
-    print(`Target API RSS ≤ ${RSS_TARGET_MB} MB under every workload: ${peakMb.toFixed(0)} MB — ${peakMb <= RSS_TARGET_MB ? 'met' : 'missed'}.`);
+    if (peakRss > 0) print(`Target API RSS ≤ ${RSS_TARGET_MB} MB under every workload: ${peakMb.toFixed(0)} MB — ${peakMb <= RSS_TARGET_MB ? 'met' : 'missed'}.`);
     print(`Bench took ${Math.round((Date.now() - started) / 1000)} s.${pgbench ? '' : ' pgbench was not found: install postgresql-client for the physical-limit rows.'}`);
   } finally {
     await Promise.all([api.stop(), bare.stop(), minimal.stop()]);
