@@ -132,6 +132,7 @@ suite('a long-poll wakes within 1 s of a change when DATABASE_LISTEN_URL bypasse
   t.true(Math.max(...wakes) < 1_000, `woken ${wakes.join(', ')} ms after the change`);
   const ready = await send(bases.direct, 'GET', '/readyz');
   t.is(at(ready.json, 'checks', 'notifications'), 'listening');
+  t.regex((await send(bases.direct, 'GET', '/metrics')).text, /^idempotence_notifications_listening\{channel="context_changed"\} 1$/m);
 });
 
 suite('a long-poll whose LISTEN goes through PgBouncer still wakes, within the fallback timer (1 s by default)', async (t) => {
@@ -147,6 +148,13 @@ suite('a long-poll whose LISTEN goes through PgBouncer still wakes, within the f
   t.log(`wake after the change, LISTEN through PgBouncer (fallback timer 1 s): ${wakes.join(', ')} ms`);
   // The timer's period, plus the re-read itself and a loaded 2-core machine's scheduling.
   t.true(Math.max(...wakes) < 1_800, `woken ${wakes.join(', ')} ms after the change`);
+  // Ready all the same (nothing is wrong, only slower), and saying why it is slower.
+  const ready = await send(bases.pooled, 'GET', '/readyz');
+  t.is(ready.status, 200);
+  t.like(ready.json as object, { status: 'ready', checks: { statements: 'unnamed', notifications: 'deaf' } });
+  const metrics = (await send(bases.pooled, 'GET', '/metrics')).text;
+  t.regex(metrics, /^idempotence_notifications_listening\{channel="context_changed"\} 0$/m);
+  t.regex(metrics, /^idempotence_db_named_statements 0$/m);
 });
 
 suite('the worker drains payments through PgBouncer: every one charged once and credited once', async (t) => {
