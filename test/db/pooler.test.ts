@@ -7,11 +7,11 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { ManagedProcess } from '../../scripts/chaos/processes.ts';
 import { freePort } from '../../scripts/free-port.ts';
+import { findPgBouncer, startPgBouncer, type RunningPgBouncer } from '../../scripts/pgbouncer.ts';
 import { startProcessor, type RunningProcessor } from '../../src/processor/server.ts';
 import { generateApiKey, hashApiKey } from '../../src/tenants/api-keys.ts';
 import { insertTenant } from '../../src/tenants/repository.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { findPgBouncer, startPgBouncer, type RunningPgBouncer } from '../helpers/pgbouncer.ts';
+import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/database.ts';
 import { at, send, type Reply } from '../helpers/server.ts';
 
 const found = findPgBouncer();
@@ -38,7 +38,7 @@ async function startApi(name: string, env: Record<string, string>): Promise<stri
 
 if ('binary' in found) {
   test.before(async () => {
-    bouncer = await startPgBouncer(found.binary);
+    bouncer = await startPgBouncer(found.binary, serverUrl());
     database = await createTestDatabase(4);
     processor = await startProcessor({ pool: database.pool, port: 0 });
     apiKey = generateApiKey();

@@ -1,5 +1,5 @@
-// A PgBouncer in transaction mode in front of the test Postgres, started and stopped by the test
-// that needs it: Debian's package (1.18 on bookworm, which keeps no prepared statements across
+// A PgBouncer in transaction mode in front of a Postgres, started and stopped by the test or the
+// chaos run (`npm run chaos -- --pooler`) that needs it: Debian's package (1.18 on bookworm, which keeps no prepared statements across
 // transactions), installed here once when it is missing and this machine can (root, apt-get).
 // PgBouncer refuses to run as root, so as root it runs as the `postgres` user.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -8,8 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../../scripts/free-port.ts';
-import { serverUrl } from './database.ts';
+import { freePort } from './free-port.ts';
 
 const run = promisify(execFile);
 
@@ -42,6 +41,13 @@ export function findPgBouncer(): { binary: string } | { missing: string } {
   return binary ? { binary } : { missing: 'pgbouncer is not installed and this process cannot install it (needs root and apt-get): apt-get install pgbouncer' };
 }
 
+/** PgBouncer started in front of `serverUrl`, or an error that says why it cannot be (for `--pooler`, which needs it). */
+export async function requirePgBouncer(serverUrl: string): Promise<RunningPgBouncer> {
+  const found = findPgBouncer();
+  if ('missing' in found) throw new Error(found.missing);
+  return startPgBouncer(found.binary, serverUrl);
+}
+
 /** The uid and gid of `postgres`, for running PgBouncer as root's stand-in. */
 async function postgresUser(): Promise<{ uid: number; gid: number }> {
   const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
@@ -69,11 +75,12 @@ async function waitUntilServing(url: string, child: ChildProcess, output: () => 
 
 /**
  * Starts PgBouncer on a free port: pool_mode = transaction, every other pool setting PgBouncer's
- * default, every database forwarded to the test server (DATABASE_URL's host and port).
+ * default, every database forwarded to the server of `serverUrl` (its host, port, user and password).
  */
-export async function startPgBouncer(binary: string): Promise<RunningPgBouncer> {
-  const upstream = new URL(serverUrl());
+export async function startPgBouncer(binary: string, serverUrl: string): Promise<RunningPgBouncer> {
+  const upstream = new URL(serverUrl);
   const user = decodeURIComponent(upstream.username || 'postgres');
+  const password = decodeURIComponent(upstream.password);
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'idem-pgbouncer-'));
   await chmod(dir, 0o755);
@@ -85,14 +92,14 @@ export async function startPgBouncer(binary: string): Promise<RunningPgBouncer> 
     `listen_port = ${port}`,
     'unix_socket_dir =',
     'pool_mode = transaction',
-    // The test server trusts local connections; PgBouncer still wants the user in its list.
+    // Clients are not asked for a password; PgBouncer logs in to the server with the one in its list.
     'auth_type = trust',
     `auth_file = ${path.join(dir, 'userlist.txt')}`,
     `admin_users = ${user}`,
     '',
   ].join('\n');
   await writeFile(path.join(dir, 'pgbouncer.ini'), config, { mode: 0o644 });
-  await writeFile(path.join(dir, 'userlist.txt'), `"${user}" ""\n`, { mode: 0o644 });
+  await writeFile(path.join(dir, 'userlist.txt'), `"${user}" "${password.replaceAll('"', '""')}"\n`, { mode: 0o644 });
   const asRoot = process.getuid?.() === 0;
   const child = spawn(binary, [path.join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? await postgresUser() : {}) });
   let output = '';
@@ -118,7 +125,7 @@ export async function startPgBouncer(binary: string): Promise<RunningPgBouncer> 
     },
   };
   try {
-    await waitUntilServing(bouncer.through(serverUrl()), child, () => output);
+    await waitUntilServing(bouncer.through(serverUrl), child, () => output);
   } catch (error) {
     await bouncer.stop();
     throw error;
