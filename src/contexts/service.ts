@@ -101,12 +101,13 @@ export class ContextService {
   private async waitForChange(row: ContextRow, tenantId: string, waitSeconds: number, listener: ContextChangeListener): Promise<ContextRow | undefined> {
     const subscription = await listener.subscribe(tenantId, row.id);
     const deadline = Date.now() + waitSeconds * 1000;
-    const held = contextETag(row);
     try {
       let latest = await findContext(this.deps.db, tenantId, row.id);
-      // Woken by a notification: answer with what is there. Otherwise re-read every recheck
-      // period, so a notification that never came (a pooler, a reconnect) costs a delay, not the change.
-      while (latest && contextETag(latest) === held && Date.now() < deadline) {
+      // Woken by a notification (a new version committed: db/migrations/002), answer with what is
+      // there. Otherwise re-read every recheck period for the same thing, a new version (not a
+      // worker's claim, which changes only the tag), so a notification that never came (a
+      // pooler, a reconnect) costs a delay, not the change.
+      while (latest && latest.version === row.version && Date.now() < deadline) {
         const notified = await wakeOrTimeout(subscription.changed, Math.min(this.recheckMs, deadline - Date.now()));
         latest = await findContext(this.deps.db, tenantId, row.id);
         if (notified) break;

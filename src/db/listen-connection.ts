@@ -153,6 +153,7 @@ export class ListenConnection {
     const arrived = new Promise<boolean>((resolve) => {
       this.pendingProbe = { payload, arrived: () => resolve(true) };
       timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+      timer.unref(); // a probe never keeps the process alive
     });
     const sent = await (this.options.probe as NonNullable<ListenConnectionOptions['probe']>)(this.options.channel, payload).then(
       () => true,
