@@ -95,3 +95,26 @@ test('a long-poll whose listener cannot connect still sees the change, on its re
   const ready = await app.request('GET', '/readyz');
   t.like(ready.json as object, { status: 'ready', checks: { database: 'ok', statements: 'named', notifications: 'reconnecting' } });
 });
+
+test("the recheck ends a wait on a new version only, not on a worker's claim (which changes the tag)", async (t) => {
+  const nowhere = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
+  const listener = ContextChangeListener.forPool(database.pool, pino({ level: 'silent' }), nowhere);
+  const app = await startTestServer({ listener, config: { adminToken: 'unused-admin-token-0123', contextTtlSeconds: 3_600, longPollRecheckMs: 100 } });
+  t.teardown(async () => {
+    await listener.close();
+    await app.close();
+  });
+  const account = await app.tenant.createAccount();
+  const id = randomUUID();
+  // No worker runs here: the payment stays processing at version 2.
+  const accepted = await app.tenant.request('PUT', `/contexts/${id}`, { headers: { 'if-none-match': '*' }, body: { action: { type: 'payment', account, amount: 5, source: 'tok_ok' } } });
+  t.is(accepted.status, 202);
+  const started = Date.now();
+  const waiting = app.tenant.request('GET', `/contexts/${id}`, { headers: { prefer: 'wait=2', 'if-none-match': '"2"' } });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await app.database.pool.query('UPDATE contexts SET attempts = attempts + 1 WHERE id = $1', [id]); // what a claim writes
+  const reply = await waiting;
+  t.true(Date.now() - started >= 1_900, `held for the wait, not ended by the claim (${Date.now() - started} ms)`);
+  t.is(reply.status, 200, 'the tag changed, so the copy is stale now');
+  t.is(at(reply.json, 'state'), 'processing');
+});
