@@ -127,11 +127,8 @@ export class ListenConnection {
     }
     this.client = client;
     this.retryMs = FIRST_RETRY_MS;
-    if (!this.options.probe) {
-      this.current = 'listening';
-      return;
-    }
-    void this.probe(client); // the state stays what it is until the probe comes back
+    if (this.options.probe) void this.probe(client, this.options.probe); // the state stays what it is until it comes back
+    else this.current = 'listening';
   }
 
   private scheduleRetry(): void {
@@ -147,7 +144,7 @@ export class ListenConnection {
   }
 
   /** One NOTIFY through `probe`, awaited on this connection; then the next, PROBE_INTERVAL_MS later. */
-  private async probe(client: pg.Client): Promise<void> {
+  private async probe(client: pg.Client, send: NonNullable<ListenConnectionOptions['probe']>): Promise<void> {
     const payload = `${PROBE_PREFIX}${randomUUID()}`;
     let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<boolean>((resolve) => {
@@ -155,7 +152,7 @@ export class ListenConnection {
       timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
       timer.unref(); // a probe never keeps the process alive
     });
-    const sent = await (this.options.probe as NonNullable<ListenConnectionOptions['probe']>)(this.options.channel, payload).then(
+    const sent = await send(this.options.channel, payload).then(
       () => true,
       () => false,
     );
@@ -176,7 +173,7 @@ export class ListenConnection {
       }
       this.heardNothing = true;
     } // not sent (the pool is failing): no news about this connection
-    this.probing = setTimeout(() => void this.probe(client), PROBE_INTERVAL_MS);
+    this.probing = setTimeout(() => void this.probe(client, send), PROBE_INTERVAL_MS);
     this.probing.unref();
   }
 }
