@@ -81,7 +81,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const common = { DATABASE_URL: pooler ? pooler.through(databaseUrl) : databaseUrl, ADMIN_TOKEN, PROCESSOR_URL: processor.url, PROCESSOR_TIMEOUT_MS: '700', WORKER_LEASE_SECONDS: '2', DATABASE_POOL_SIZE: '8' };
   const apis = apiPorts.map((port, i) => new ManagedProcess(`api-${i + 1}`, 'api', { ...common, PORT: String(port), HOST: '127.0.0.1' }, port));
   const workers = [1, 2].map((i) => new ManagedProcess(`worker-${i}`, 'worker', { ...common, WORKER_MAX_ATTEMPTS: '1000' }));
-  await Promise.all([...apis, ...workers].map((process) => process.start()));
+  try {
+    await Promise.all([...apis, ...workers].map((process) => process.start()));
+  } catch (error) {
+    // One that did not start (a loaded machine) must not leave the others, the simulator or PgBouncer running.
+    await Promise.all([...apis, ...workers].map((process) => process.stop()));
+    await Promise.all([processor.close(), pool.end(), pooler?.stop()]);
+    await embedded?.stop();
+    throw error;
+  }
   const bases = () => {
     const up = apis.filter((api) => api.running).map((api) => `http://127.0.0.1:${api.port}`);
     return up.length > 0 ? up : apiPorts.map((port) => `http://127.0.0.1:${port}`);
