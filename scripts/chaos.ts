@@ -1,10 +1,11 @@
-// `npm run chaos [-- --seconds N --clients N]`: bounded (default 2 minutes of load, then a drain),
+// `npm run chaos [-- --seconds N --clients N --pooler]`: bounded (default 2 minutes of load, then a drain),
 // prints the invariant figures and ends with `duplicates: N` and `lost: N`; exits 1 if any fails.
+// --pooler: the services connect through PgBouncer in transaction mode (scripts/pgbouncer.ts).
 import { parseArgs } from 'node:util';
 import { runChaos } from './chaos/harness.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: process.env['CHAOS_SECONDS'] ?? '120' }, clients: { type: 'string', default: '12' } },
+  options: { seconds: { type: 'string', default: process.env['CHAOS_SECONDS'] ?? '120' }, clients: { type: 'string', default: '12' }, pooler: { type: 'boolean', default: false } },
 });
 const seconds = Number(values.seconds);
 const clients = Number(values.clients);
@@ -15,6 +16,7 @@ if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600 || !Number.isInt
 const report = await runChaos({
   seconds,
   clients,
+  pooler: values.pooler,
   ...(process.env['DATABASE_URL'] ? { serverUrl: process.env['DATABASE_URL'] } : {}),
   log: (line) => console.error(`# ${line}`),
 });

@@ -63,7 +63,7 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description The database answers and every migration is applied. No key needed.
+         * @description The database answers and every migration is applied; `checks` says how statements are sent and whether long-polls hear changes. No key needed.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -1197,6 +1197,15 @@ export interface components {
         Readiness: {
             /** @constant */
             status: "ready";
+            /** @description What else was looked at; none of it makes the service unready, since each only costs speed. `statements`: `unnamed` once a connection pooler in transaction mode was detected (statements are no longer prepared). `notifications`: the state of the LISTEN connection that wakes long-polls; anything but `listening` (`deaf`: a NOTIFY probe did not come back, as through a pooler in transaction mode) means long-polls wake on their recheck timer (`LONG_POLL_RECHECK_MS`). */
+            checks?: {
+                /** @constant */
+                database: "ok";
+                /** @enum {string} */
+                statements: "named" | "unnamed";
+                /** @enum {string} */
+                notifications: "idle" | "connecting" | "listening" | "deaf" | "reconnecting" | "closed";
+            };
         };
         /** CreateWebhookRequest */
         CreateWebhookRequest: {

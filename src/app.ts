@@ -26,7 +26,7 @@ import { webhookRoutes } from './webhooks/routes.ts';
 export interface AppDeps {
   pool: pg.Pool;
   db: Kysely<Database>;
-  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds' | 'authCacheTtlSeconds' | 'rateLimits'>>;
+  config: Pick<Config, 'adminToken' | 'contextTtlSeconds'> & Partial<Pick<Config, 'idempotencyKeyTtlSeconds' | 'authCacheTtlSeconds' | 'rateLimits' | 'longPollRecheckMs'>>;
   logger: Logger;
   /** The action types contexts execute; default: defaultActions() (deposit, transfer, payment). */
   actions?: ActionRegistry;
@@ -53,7 +53,7 @@ export function defaultActions(options: PaymentActionOptions = {}): ActionRegist
 }
 
 export type ContextRouterDeps = Pick<AppDeps, 'pool' | 'db' | 'logger' | 'actions' | 'listener' | 'onTerminalState'> & {
-  config: Pick<AppDeps['config'], 'contextTtlSeconds' | 'idempotencyKeyTtlSeconds'>;
+  config: Pick<AppDeps['config'], 'contextTtlSeconds' | 'idempotencyKeyTtlSeconds' | 'longPollRecheckMs'>;
   /** The mount path of the routes; '' (the root) for the service. */
   basePath?: string;
 };
@@ -67,6 +67,7 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
     listener: deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger),
     ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
     ...(deps.basePath ? { basePath: deps.basePath } : {}),
+    ...(deps.config.longPollRecheckMs ? { recheckMs: deps.config.longPollRecheckMs } : {}),
   });
   return contextRoutes(contexts, deps.db, deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS);
 }
@@ -74,16 +75,19 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
 /** Every router of the service; the spec test walks their routes. */
 export function createRouters(deps: AppDeps, limits?: RequestLimits): Router<Partial<AuthState>>[] {
   const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
+  const listener = deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger);
+  const metrics = deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger });
+  metrics.watchListener(() => listener.health);
   // The busiest routers first: Koa runs them in order until one matches.
   return [
     // Their routes read only the tenant's id (TenantState), which AuthState's tenant carries.
-    createContextRouter(deps) as unknown as Router<Partial<AuthState>>,
+    createContextRouter({ ...deps, listener }) as unknown as Router<Partial<AuthState>>,
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     tenantRoutes(deps.db, deps.config.adminToken, keyTtl, limits),
-    metaRoutes(deps.pool),
+    metaRoutes(deps.pool, { db: deps.db, listener }),
     docsRoutes(),
-    metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
+    metricsRoutes(metrics),
   ];
 }
 

@@ -11,6 +11,10 @@ export interface Config {
   /** Unset: `npm start` runs an embedded Postgres under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  /** Where the LISTEN connections go (long-polls, idle workers); unset: databaseUrl. Past any pooler in transaction mode. */
+  readonly databaseListenUrl: string | undefined;
+  /** How often a held long-poll re-reads its context, notified or not. */
+  readonly longPollRecheckMs: number;
   /** Unset: tenant administration (POST /tenants) is switched off. */
   readonly adminToken: string | undefined;
   readonly logLevel: LogLevel;
@@ -20,7 +24,7 @@ export interface Config {
   readonly idempotencyKeyTtlSeconds: number;
   /** How long a process trusts an API key it has looked up (0: look it up on every request). */
   readonly authCacheTtlSeconds: number;
-  /** Send statements as named (prepared) ones; off for poolers that cannot keep them. */
+  /** Send statements as named (prepared) ones; given up by itself on the first sign of a pooler that cannot keep them. */
   readonly databasePreparedStatements: boolean;
   readonly dataDir: string;
   readonly embeddedPostgresPort: number;
@@ -100,18 +104,20 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = LOG_LEVELS.find((level) => level === logLevelRaw);
   if (!logLevel) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
 
-  const databaseUrl = text('DATABASE_URL');
-  if (databaseUrl !== undefined) {
+  const postgresUrl = (name: string): string | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
     let protocol = '';
     try {
-      protocol = new URL(databaseUrl).protocol;
+      protocol = new URL(value).protocol;
     } catch {
       protocol = 'invalid';
     }
-    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
-      problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
-    }
-  }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:') problems.push(`${name} must be a postgres:// or postgresql:// URL`);
+    return value;
+  };
+  const databaseUrl = postgresUrl('DATABASE_URL');
+  const databaseListenUrl = postgresUrl('DATABASE_LISTEN_URL');
 
   const adminToken = text('ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 16) problems.push('ADMIN_TOKEN must be at least 16 characters long');
@@ -131,6 +137,8 @@ export function loadConfig(env: Env = process.env): Config {
     host: text('HOST') ?? '127.0.0.1',
     databaseUrl,
     databasePoolSize: poolSize,
+    databaseListenUrl,
+    longPollRecheckMs: integer('LONG_POLL_RECHECK_MS', 1_000, 50, 60_000),
     adminToken,
     logLevel: logLevel ?? 'info',
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),

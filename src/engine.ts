@@ -39,6 +39,14 @@ export interface ContextEngineOptions {
    * them as strings.
    */
   pool: pg.Pool;
+  /**
+   * Where the LISTEN connections (long-polls, the workers' wake-ups) go instead of the pool's
+   * server: past a connection pooler in transaction mode, which does not carry notifications.
+   * Default: the pool's settings.
+   */
+  listenUrl?: string;
+  /** How often a held long-poll re-reads its context, notified or not; default 1000 ms. */
+  longPollRecheckMs?: number;
   /** A Kysely instance over that pool, if the host has one already; default `createDatabase(pool)`. */
   db?: Kysely<Database>;
   /** The action types contexts may execute (synchronous and asynchronous); default `defaultActions()` (deposit, transfer, payment). */
@@ -135,7 +143,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
   const db = options.db && !ownPool ? options.db : createDatabase(pool);
   const logger = options.logger ?? pino({ name: 'context-engine' });
   const actions = options.actions ?? defaultActions();
-  const listener = ContextChangeListener.forPool(pool, logger);
+  const listener = ContextChangeListener.forPool(pool, logger, options.listenUrl);
   let notifier: JobNotifier | undefined; // made with the first worker
   const router = createContextRouter({
     pool,
@@ -148,6 +156,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
     config: {
       contextTtlSeconds: options.contextTtlSeconds ?? 86_400,
       idempotencyKeyTtlSeconds: options.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS,
+      ...(options.longPollRecheckMs ? { longPollRecheckMs: options.longPollRecheckMs } : {}),
     },
   });
 
@@ -197,7 +206,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
       new Worker({
         logger: logger.child({ role: 'worker' }),
         basePath: prefix,
-        notifier: (notifier ??= JobNotifier.forPool(pool, logger)),
+        notifier: (notifier ??= JobNotifier.forPool(pool, logger, options.listenUrl)),
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
         ...workerOptions,
         db,

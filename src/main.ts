@@ -118,7 +118,14 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS }, logDestination);
   const { url, embedded } = await databaseUrl(config, log);
   const pool = createPool(url, config.databasePoolSize);
-  const db = createDatabase(pool, { preparedStatements: config.databasePreparedStatements });
+  const db = createDatabase(pool, {
+    preparedStatements: config.databasePreparedStatements,
+    onNamedStatementsLost: (error) =>
+      log.warn(
+        { err: error },
+        'a server connection lost or doubled a named statement: a connection pooler in transaction mode is in between; every statement is sent unnamed from now on (DATABASE_PREPARED_STATEMENTS=false starts so)',
+      ),
+  });
   const development = config.nodeEnv !== 'production';
   if (development || role === 'all') {
     const applied = await migrate(pool);
@@ -157,8 +164,9 @@ async function main(): Promise<void> {
 
   if (role === 'worker' || role === 'all') {
     const processor = new ProcessorClient({ baseUrl: processorUrl ?? DEFAULT_PROCESSOR_URL, timeoutMs: config.processorTimeoutMs });
-    // Idle workers sleep until a job is due (LISTEN), polling once a second as the fallback.
-    const notifier = JobNotifier.forPool(pool, log.child({ role: 'worker' }));
+    // Idle workers sleep until a job is due (LISTEN, past any pooler with DATABASE_LISTEN_URL), polling once a second as the fallback.
+    const notifier = JobNotifier.forPool(pool, log.child({ role: 'worker' }), config.databaseListenUrl);
+    metrics?.watchListener(() => notifier.health);
     const worker = new Worker({
       db,
       notifier,
@@ -191,7 +199,8 @@ async function main(): Promise<void> {
   }
 
   if (role === 'api' || role === 'all') {
-    const listener = ContextChangeListener.forPool(pool, log);
+    const listener = ContextChangeListener.forPool(pool, log, config.databaseListenUrl);
+    await listener.start(); // listening before the first request, and /readyz can tell
     // onTerminalState stays the default: the webhook outbox, fused with the recording statement.
     const app = createApp({ pool, db, config, logger: log, listener, ...(metrics ? { metrics } : {}) });
     // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.

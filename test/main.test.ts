@@ -61,7 +61,7 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     });
     t.is(accepted.status, 202);
     const done = await send(first.base, 'GET', `/contexts/${id}`, { key: first.key, headers: { prefer: 'wait=20', 'if-none-match': '"2"' } });
-    t.is(at(done.json, 'state'), 'succeeded');
+    t.is(at(done.json, 'state'), 'succeeded', `${done.status} ${done.text}\n${first.output()}`);
     // `npm run reconcile` beside it finds the simulator on its any-free port, and finds nothing amiss.
     const reconciled = spawnSync(process.execPath, ['--import=tsx', 'src/reconcile-cli.ts'], {
       env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PROCESSOR_PORT: '' },

@@ -16,6 +16,7 @@ import { startProcessor, type RunningProcessor } from '../../src/processor/serve
 import { RetryingClient, type Answer } from './client.ts';
 import { freePort } from '../free-port.ts';
 import { ManagedProcess } from './processes.ts';
+import { requirePgBouncer } from '../pgbouncer.ts';
 
 export interface ChaosOptions {
   seconds: number;
@@ -23,6 +24,8 @@ export interface ChaosOptions {
   /** Postgres server to create the chaos database on; unset: an embedded one (restartable). */
   serverUrl?: string;
   log?: (line: string) => void;
+  /** The services reach Postgres through PgBouncer in transaction mode, with their defaults otherwise. */
+  pooler?: boolean;
 }
 
 type Kind = 'deposit-oneshot' | 'deposit-put' | 'transfer' | 'payment';
@@ -74,10 +77,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const processor: RunningProcessor = await startProcessor({ databaseUrl, port: 0 });
   processor.faults.hangMs = 1_500;
   const apiPorts = [await freePort(), await freePort()];
-  const common = { DATABASE_URL: databaseUrl, ADMIN_TOKEN, PROCESSOR_URL: processor.url, PROCESSOR_TIMEOUT_MS: '700', WORKER_LEASE_SECONDS: '2', DATABASE_POOL_SIZE: '8' };
+  const pooler = options.pooler ? await requirePgBouncer(serverUrl) : undefined;
+  const common = { DATABASE_URL: pooler ? pooler.through(databaseUrl) : databaseUrl, ADMIN_TOKEN, PROCESSOR_URL: processor.url, PROCESSOR_TIMEOUT_MS: '700', WORKER_LEASE_SECONDS: '2', DATABASE_POOL_SIZE: '8' };
   const apis = apiPorts.map((port, i) => new ManagedProcess(`api-${i + 1}`, 'api', { ...common, PORT: String(port), HOST: '127.0.0.1' }, port));
   const workers = [1, 2].map((i) => new ManagedProcess(`worker-${i}`, 'worker', { ...common, WORKER_MAX_ATTEMPTS: '1000' }));
-  await Promise.all([...apis, ...workers].map((process) => process.start()));
+  try {
+    await Promise.all([...apis, ...workers].map((process) => process.start()));
+  } catch (error) {
+    // One that did not start (a loaded machine) must not leave the others, the simulator or PgBouncer running.
+    await Promise.all([...apis, ...workers].map((process) => process.stop()));
+    await Promise.all([processor.close(), pool.end(), pooler?.stop()]);
+    await embedded?.stop();
+    throw error;
+  }
   const bases = () => {
     const up = apis.filter((api) => api.running).map((api) => `http://127.0.0.1:${api.port}`);
     return up.length > 0 ? up : apiPorts.map((port) => `http://127.0.0.1:${port}`);
@@ -278,11 +290,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await drop.connect();
   await drop.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
   await drop.end();
+  await pooler?.stop();
   await embedded?.stop();
   if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true });
 
   const lines = [
-    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : 'shared'} Postgres`,
+    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : 'shared'} Postgres${pooler ? ' through PgBouncer (transaction mode)' : ''}`,
     `requests sent: ${client.stats.attempts} (operations ${operations.length}, acknowledged ${acknowledged}, unanswered ${unanswered}; payments ${paymentCount}; deposits succeeded ${depositsSucceeded} minor units)`,
     `faults injected: ${faults.apiKills} API kills, ${faults.workerKills} worker kills, ${faults.backendKills} database backends terminated, ${faults.postgresRestarts} Postgres restarts, ${faults.processorFaultWindows} processor fault windows, ${client.stats.dropped} dropped client connections, ${client.stats.networkErrors} network errors`,
     `5xx answers seen by clients: ${JSON.stringify(client.stats.status5xx)} (500s must be 0: ${status500 === 0 ? 'holds' : 'FAILS'})`,

@@ -1,32 +1,55 @@
 // Wakes long-polls (GET with Prefer: wait) when a context changes. One dedicated connection per
 // process LISTENs on the channel the contexts trigger NOTIFYs (db/migrations/002); waiters are
-// kept in memory by tenant and id. No polling: a waiter sleeps until a commit names its context.
-import pg from 'pg';
+// kept in memory by tenant and id. The connection is its own, not the pool's, and may go
+// elsewhere (DATABASE_LISTEN_URL: past a pooler in transaction mode, which does not carry
+// notifications); lost, it is opened again with backoff (src/db/listen-connection.ts). A waiter
+// does not count on it alone: it re-reads its context every recheck period too (service.ts).
+import type pg from 'pg';
 import type { Logger } from 'pino';
+import { ListenConnection, listenConfig, notifyThrough, type ListenHealth } from '../db/listen-connection.ts';
 
 export const CONTEXT_CHANGED_CHANNEL = 'context_changed';
 
 export class ContextChangeListener {
-  private client: pg.Client | undefined;
-  private connecting: Promise<pg.Client> | undefined;
+  private readonly connection: ListenConnection;
   private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
 
-  constructor(
-    private readonly clientConfig: pg.ClientConfig,
-    private readonly logger?: Logger,
-  ) {}
+  constructor(clientConfig: pg.ClientConfig, logger?: Logger, probe?: (channel: string, payload: string) => Promise<unknown>) {
+    this.connection = new ListenConnection({
+      channel: CONTEXT_CHANGED_CHANNEL,
+      client: clientConfig,
+      onNotification: (payload) => {
+        for (const wake of this.waiters.get(payload) ?? []) wake();
+      },
+      // A lost connection may have lost notifications: wake everyone to re-read.
+      onGap: () => this.wakeAll(),
+      ...(probe ? { probe } : {}),
+      ...(logger ? { logger } : {}),
+    });
+  }
 
-  static forPool(pool: pg.Pool, logger?: Logger): ContextChangeListener {
-    return new ContextChangeListener(pool.options, logger);
+  /** Listens with the pool's settings, at `listenUrl` if given (DATABASE_LISTEN_URL); probes NOTIFY through the pool. */
+  static forPool(pool: pg.Pool, logger?: Logger, listenUrl?: string): ContextChangeListener {
+    return new ContextChangeListener(listenConfig(pool, listenUrl), logger, notifyThrough(pool));
+  }
+
+  /** Opens the connection now rather than at the first long-poll (so that /readyz can tell). */
+  start(): Promise<void> {
+    return this.connection.start();
+  }
+
+  get health(): ListenHealth {
+    return this.connection.health;
   }
 
   /**
-   * Resolves when the context changes or the time is up. Subscribe before re-reading the row
-   * (see ContextService.read), so a change between the read and the subscription is not missed.
+   * Resolves when the context changes (or the connection had a gap). Subscribe before re-reading
+   * the row (see ContextService.read), so a change between the read and the subscription is not missed.
    */
   async subscribe(tenantId: string, contextId: string): Promise<{ changed: Promise<void>; cancel: () => void }> {
-    await this.connection();
+    if (this.closed) throw new Error('listener closed');
+    await this.connection.start(); // the first attempt only; later ones do not hold a request up
     const key = `${tenantId}:${contextId}`;
     let wake!: () => void;
     const changed = new Promise<void>((resolve) => (wake = resolve));
@@ -43,43 +66,11 @@ export class ContextChangeListener {
   async close(): Promise<void> {
     this.closed = true;
     this.wakeAll();
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+    await this.connection.close();
   }
 
   private wakeAll(): void {
     for (const set of this.waiters.values()) for (const wake of set) wake();
-  }
-
-  private async connection(): Promise<pg.Client> {
-    if (this.closed) throw new Error('listener closed');
-    if (this.client) return this.client;
-    this.connecting ??= (async () => {
-      const client = new pg.Client(this.clientConfig);
-      client.on('notification', (message) => {
-        if (message.channel !== CONTEXT_CHANGED_CHANNEL || !message.payload) return;
-        for (const wake of this.waiters.get(message.payload) ?? []) wake();
-      });
-      client.on('error', (error) => {
-        // A lost connection may have lost notifications: wake everyone to re-read, reconnect lazily.
-        this.logger?.warn({ err: error }, 'context change listener lost its connection');
-        if (this.client === client) this.client = undefined;
-        this.wakeAll();
-      });
-      try {
-        await client.connect();
-        await client.query(`LISTEN ${CONTEXT_CHANGED_CHANNEL}`);
-      } catch (error) {
-        await client.end().catch(() => undefined);
-        throw error;
-      }
-      this.client = client;
-      return client;
-    })().finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
   }
 }
 

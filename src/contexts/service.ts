@@ -2,7 +2,6 @@
 // execute.ts, every state change in state-writer.ts; this is the surface the routes call.
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ActionRegistry } from '../actions/registry.ts';
 import type { Database } from '../db/schema.ts';
 import { inTransaction } from '../db/transaction.ts';
@@ -29,10 +28,26 @@ export interface ContextServiceOptions {
   listener?: ContextChangeListener;
   /** Where the routes are mounted ('' at the root, '/api'): links and Location headers follow it. */
   basePath?: string;
+  /** A held long-poll re-reads its context this often, notified or not (default DEFAULT_RECHECK_MS). */
+  recheckMs?: number;
 }
 
 /** `waited`: the request was held as a long-poll (Prefer: wait applied). */
 export type ReadResult = ({ kind: 'ok'; response: ContextResponse } | { kind: 'not-modified'; etag: string }) & { waited?: boolean };
+
+/** How often a held long-poll re-reads its context when no notification came (LONG_POLL_RECHECK_MS). */
+export const DEFAULT_RECHECK_MS = 1_000;
+
+/** True when `changed` settled within `ms` (false: the time ran out first). */
+async function wakeOrTimeout(changed: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([changed.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** True when the condition lists a tag of this context version (`"2"` or `"2.<progress>"`). */
 function namesVersion(condition: TagCondition, version: number): boolean {
@@ -42,6 +57,7 @@ function namesVersion(condition: TagCondition, version: number): boolean {
 export class ContextService {
   private readonly deps: ExecutionDeps;
   private readonly listener: ContextChangeListener | undefined;
+  private readonly recheckMs: number;
 
   constructor(options: ContextServiceOptions) {
     this.deps = {
@@ -52,6 +68,7 @@ export class ContextService {
       ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
     };
     this.listener = options.listener;
+    this.recheckMs = options.recheckMs ?? DEFAULT_RECHECK_MS;
   }
 
   async create(
@@ -94,14 +111,21 @@ export class ContextService {
     whileWaiting: <T>(waiting: Promise<T>) => Promise<T> = (waiting) => waiting,
   ): Promise<ContextRow | undefined> {
     const subscription = await listener.subscribe(tenantId, row.id);
-    const timer = new AbortController();
+    const deadline = Date.now() + waitSeconds * 1000;
     try {
-      const reread = await findContext(this.deps.db, tenantId, row.id);
-      if (!reread || reread.version !== row.version) return reread;
-      await whileWaiting(Promise.race([subscription.changed, sleep(waitSeconds * 1000, undefined, { signal: timer.signal }).catch(() => undefined)]));
-      return findContext(this.deps.db, tenantId, row.id);
+      let latest = await findContext(this.deps.db, tenantId, row.id);
+      // Woken by a notification (a new version committed: db/migrations/002), answer with what is
+      // there. Otherwise re-read every recheck period for the same thing, a new version (not a
+      // worker's claim, which changes only the tag), so a notification that never came (a
+      // pooler, a reconnect) costs a delay, not the change.
+      while (latest && latest.version === row.version && Date.now() < deadline) {
+        // The request's concurrency slot is given back while it only waits (src/http/concurrency-slots.ts).
+        const notified = await whileWaiting(wakeOrTimeout(subscription.changed, Math.min(this.recheckMs, deadline - Date.now())));
+        latest = await findContext(this.deps.db, tenantId, row.id);
+        if (notified) break;
+      }
+      return latest;
     } finally {
-      timer.abort();
       subscription.cancel();
     }
   }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
-import { preparedStatementPool } from './prepared-statements.ts';
+import { MAX_NAMED_STATEMENTS, preparedStatementPool, StatementNames } from './prepared-statements.ts';
 
 const INT8_OID = 20;
 
@@ -32,12 +32,31 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   return pool;
 }
 
-/**
- * Kysely over the pool. Statements are prepared (named) unless `preparedStatements` is false,
- * for a connection pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
- */
-export function createDatabase(pool: pg.Pool, options: { preparedStatements?: boolean } = {}): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : preparedStatementPool(pool) }) });
+export interface DatabaseOptions {
+  /**
+   * Send statements as named (prepared) ones (default true). Behind a pooler in transaction mode
+   * that cannot keep them the process notices on the first error and goes on unnamed by itself;
+   * false starts unnamed.
+   */
+  preparedStatements?: boolean;
+  /** Called once, with the error that showed it, when named statements are given up. */
+  onNamedStatementsLost?: (error: unknown) => void;
+}
+
+const statementNames = new WeakMap<Kysely<Database>, StatementNames>();
+
+/** Kysely over the pool, with named statements unless `preparedStatements` is false. */
+export function createDatabase(pool: pg.Pool, options: DatabaseOptions = {}): Kysely<Database> {
+  if (options.preparedStatements === false) return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const names = new StatementNames(MAX_NAMED_STATEMENTS, options.onNamedStatementsLost);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool, names) }) });
+  statementNames.set(db, names);
+  return db;
+}
+
+/** Whether `db` sends named statements now: false when made without, or once a pooler made it give them up. */
+export function sendsNamedStatements(db: Kysely<Database>): boolean {
+  return statementNames.get(db)?.named ?? false;
 }
 
 export type { Database };

@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
+import type { Kysely } from 'kysely';
 import type pg from 'pg';
+import type { ContextChangeListener } from '../contexts/change-listener.ts';
+import { sendsNamedStatements } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 import { migrationsApplied } from '../db/migrate.ts';
 import { link } from './hal.ts';
 import { HAL_JSON } from './media.ts';
@@ -11,8 +15,14 @@ import type { AuthState } from './auth.ts';
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
 
+/** What /readyz reports beside the database: how statements are sent, whether long-polls hear changes. */
+export interface ReadinessSources {
+  db: Kysely<Database>;
+  listener: ContextChangeListener;
+}
+
 /** The entry point, health probes and the spec. */
-export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
+export function metaRoutes(pool: pg.Pool, sources?: ReadinessSources): Router<Partial<AuthState>> {
   const router = new Router<Partial<AuthState>>();
 
   router.get('/', (ctx) => {
@@ -34,7 +44,9 @@ export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
     ctx.body = { status: 'ok' };
   });
 
-  // Readiness: the database answers and every migration is applied.
+  // Readiness: the database answers and every migration is applied. The checks say more without
+  // deciding it: unnamed statements (a pooler was detected) and a LISTEN that hears nothing only
+  // cost speed — long-polls then wake on their recheck timer — never a wrong answer.
   router.get('/readyz', async (ctx) => {
     let ready = false;
     try {
@@ -46,7 +58,16 @@ export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
       ctx.set('Retry-After', '1');
       throw new ProblemError('service-unavailable', 'The database is unreachable or not fully migrated.', { headers: { 'Retry-After': '1' } });
     }
-    ctx.body = { status: 'ready' };
+    ctx.body = sources
+      ? {
+          status: 'ready',
+          checks: {
+            database: 'ok',
+            statements: sendsNamedStatements(sources.db) ? 'named' : 'unnamed',
+            notifications: sources.listener.health.state,
+          },
+        }
+      : { status: 'ready' };
   });
 
   let spec: Promise<string> | undefined;

@@ -5,7 +5,9 @@
 // replays; the protocol's refusals (412, 428, 409). Counted by the worker and the webhook
 // deliverer when they run in the same process (role `all`): lease takeovers and failed webhook
 // attempts. Read on scrape, in one query: contexts by state, the jobs waiting for a worker and the
-// age of the oldest, webhook deliveries that are failing; and the pool's connections.
+// age of the oldest, webhook deliveries that are failing; and the pool's connections. Read from
+// the process: whether statements are still named (a pooler in transaction mode makes the process
+// give them up) and the state of each LISTEN connection (long-polls, idle workers).
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { observeRequests } from './observe.ts';
@@ -13,6 +15,8 @@ import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { sendsNamedStatements } from '../db/database.ts';
+import type { ListenHealth } from '../db/listen-connection.ts';
 import type { Database } from '../db/schema.ts';
 import type { AuthState } from './auth.ts';
 import type { RouteResolver } from './route-template.ts';
@@ -61,6 +65,7 @@ export class ServiceMetrics {
   /** Incremented by the webhook deliverer for every failed attempt. */
   readonly webhookDeliveryFailures: Counter;
   private readonly sources: MetricsSources;
+  private readonly listeners = new Map<string, () => ListenHealth>();
   private reading: Promise<DatabaseSnapshot | undefined> | undefined;
 
   constructor(sources: MetricsSources) {
@@ -160,7 +165,42 @@ export class ServiceMetrics {
     poolGauge('idempotence_db_pool_idle_clients', 'Connections of the pool that are idle.', () => pool.idleCount);
     poolGauge('idempotence_db_pool_waiting_requests', 'Queries waiting for a connection of the pool.', () => pool.waitingCount);
 
+    new Gauge({
+      name: 'idempotence_db_named_statements',
+      help: 'Whether queries are sent as named (prepared) statements (1) or unnamed (0: configured so, or given up on a pooler in transaction mode).',
+      registers,
+      collect() {
+        this.set(sendsNamedStatements(sources.db) ? 1 : 0);
+      },
+    });
+    const listeners = this.listeners;
+    new Gauge({
+      name: 'idempotence_notifications_listening',
+      help: "Whether the process's LISTEN connection on a channel hears notifications (1) or not (0: connecting, lost, or deaf behind a pooler); waiters then fall back to re-reading.",
+      labelNames: ['channel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [channel, health] of listeners) this.set({ channel }, health().state === 'listening' ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'idempotence_notification_reconnects_total',
+      help: 'LISTEN connections lost (or not made) and opened again, by channel.',
+      labelNames: ['channel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [channel, health] of listeners) this.inc({ channel }, health().reconnects);
+      },
+    });
+
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Exports the health of a LISTEN connection of this process (the last one given per channel). */
+  watchListener(health: () => ListenHealth): void {
+    this.listeners.set(health().channel, health);
   }
 
   /** Counts every request: outermost, after the error middleware has set the final status. */
