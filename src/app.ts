@@ -74,7 +74,7 @@ export function createRouters(deps: AppDeps): Router<Partial<AuthState>>[] {
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     tenantRoutes(deps.db, deps.config.adminToken, keyTtl),
-    metaRoutes(deps.pool),
+    metaRoutes(deps.pool, deps.logger),
     docsRoutes(),
     metricsRoutes(deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger })),
   ];

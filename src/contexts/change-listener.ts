@@ -3,6 +3,7 @@
 // kept in memory by tenant and id. No polling: a waiter sleeps until a commit names its context.
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { checkConnection } from '../db/connection-check.ts';
 
 export const CONTEXT_CHANGED_CHANNEL = 'context_changed';
 
@@ -74,6 +75,8 @@ export class ContextChangeListener {
         await client.end().catch(() => undefined);
         throw error;
       }
+      // A silent connection would never wake anyone: checked, and dropped (→ 'error' above) if it does not answer.
+      checkConnection(client, this.clientConfig.query_timeout, this.logger, 'context change listener');
       this.client = client;
       return client;
     })().finally(() => {

@@ -1,20 +1,29 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
-import { preparedStatementPool } from './prepared-statements.ts';
+import { kyselyPool } from './kysely-pool.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './timeouts.ts';
 
 const INT8_OID = 20;
 
 /**
  * A pool whose int8 columns arrive as numbers. Set per pool rather than globally, so an
- * application that mounts this engine keeps its own pg type parsing.
+ * application that mounts this engine keeps its own pg type parsing. Every wait for the database
+ * is bounded (`timeouts`, default DEFAULT_DATABASE_TIMEOUTS; see src/db/timeouts.ts): past a
+ * bound the caller gets an error the API answers 503, never a hang.
  */
-export function createPool(connectionString: string, max = 10): pg.Pool {
+export function createPool(connectionString: string, max = 10, timeouts: Partial<DatabaseTimeouts> = {}): pg.Pool {
+  const bounds = { ...DEFAULT_DATABASE_TIMEOUTS, ...timeouts };
   const pool = new pg.Pool({
     connectionString,
     max,
-    // Fail fast when the database is unreachable, so the API answers 503 instead of hanging.
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: bounds.connectMs,
+    // 0 leaves a bound off; pg sends statement_timeout and idle_in_transaction_session_timeout in
+    // the startup packet (no statement per connection).
+    ...(bounds.queryMs > 0 ? { query_timeout: bounds.queryMs } : {}),
+    ...(bounds.statementMs > 0 ? { statement_timeout: bounds.statementMs } : {}),
+    ...(bounds.idleInTransactionMs > 0 ? { idle_in_transaction_session_timeout: bounds.idleInTransactionMs } : {}),
+    ...(bounds.keepAliveDelayMs > 0 ? { keepAlive: true, keepAliveInitialDelayMillis: bounds.keepAliveDelayMs } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -34,18 +43,21 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 
 /**
  * Kysely over the pool. Statements are prepared (named) unless `preparedStatements` is false,
- * for a connection pooler in transaction mode that cannot keep them (PgBouncer before 1.21).
+ * for a connection pooler in transaction mode that cannot keep them (PgBouncer before 1.21). A
+ * connection whose statement timed out is destroyed, not reused (src/db/kysely-pool.ts).
  */
 export function createDatabase(pool: pg.Pool, options: { preparedStatements?: boolean } = {}): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : preparedStatementPool(pool) }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, { preparedStatements: options.preparedStatements !== false }) }) });
 }
 
 export type { Database };
+export { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts };
 
 /**
  * A pool like `pool` (same server, credentials, limits and type parsing) whose connections use
  * the engine's schema first (`search_path`, set when each connection starts: no statement per
- * transaction). The engine queries through it, so its unqualified table names never meet a host's.
+ * transaction), and its bounds (timeouts and keepalive). The engine queries through it, so its
+ * unqualified table names never meet a host's.
  */
 export function poolForSchema(pool: pg.Pool, search: string): pg.Pool {
   const own = new pg.Pool({ ...pool.options, options: `-c search_path=${search.replaceAll(' ', '')}` });

@@ -3,8 +3,6 @@
 // Bind/Execute: measured on the request paths of this service (bench/), that takes a third
 // of Postgres's CPU per request away (see the README's performance section).
 import { createHash } from 'node:crypto';
-import type { PostgresPool, PostgresPoolClient } from 'kysely';
-import type pg from 'pg';
 
 /**
  * Distinct statement texts that get a name. The service has a few dozen; the limit only keeps a
@@ -25,22 +23,4 @@ export class StatementNames {
     this.#names.set(text, name);
     return name;
   }
-}
-
-/** The pool as Kysely sees it, with each query sent as a named (prepared) statement. */
-export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
-  return {
-    async connect(): Promise<PostgresPoolClient> {
-      const client = await pool.connect();
-      const query = ((text: unknown, parameters?: readonly unknown[]) => {
-        // Kysely's streaming queries pass a cursor object; those go through unchanged.
-        if (typeof text !== 'string') return client.query(text as pg.Submittable);
-        const name = names.nameFor(text);
-        const values = parameters as unknown[];
-        return name === undefined ? client.query(text, values) : client.query({ name, text, values });
-      }) as unknown as PostgresPoolClient['query'];
-      return { query, release: () => client.release() };
-    },
-    end: () => pool.end(),
-  };
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import type pg from 'pg';
+import type { Logger } from 'pino';
 import { migrationsApplied } from '../db/migrate.ts';
 import { link } from './hal.ts';
 import { HAL_JSON } from './media.ts';
@@ -12,7 +13,7 @@ import type { AuthState } from './auth.ts';
 export const OPENAPI_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
 
 /** The entry point, health probes and the spec. */
-export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
+export function metaRoutes(pool: pg.Pool, logger?: Logger): Router<Partial<AuthState>> {
   const router = new Router<Partial<AuthState>>();
 
   router.get('/', (ctx) => {
@@ -34,18 +35,29 @@ export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
     ctx.body = { status: 'ok' };
   });
 
-  // Readiness: the database answers and every migration is applied.
+  // Readiness: the database answers within the bound of any statement (the pool's query timeout,
+  // else its connect timeout) and every migration is applied. A silent database is unready
+  // within that bound, however long the statement itself would have waited.
+  const boundMs = pool.options.query_timeout || pool.options.connectionTimeoutMillis || 5_000;
+  let wasReady: boolean | undefined;
   router.get('/readyz', async (ctx) => {
-    let ready = false;
+    // Why, in words a public probe may read (the error itself, with hosts and ports, goes to the log).
+    let unready: string | undefined;
+    let cause: unknown;
     try {
-      ready = await migrationsApplied(pool);
+      const applied = await within(migrationsApplied(pool), boundMs);
+      if (applied === TOO_LATE) unready = `the database did not answer within ${boundMs} ms`;
+      else if (!applied) unready = 'the database is not fully migrated';
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
+      unready = 'the database cannot be reached';
+      cause = error;
     }
-    if (!ready) {
-      ctx.set('Retry-After', '1');
-      throw new ProblemError('service-unavailable', 'The database is unreachable or not fully migrated.', { headers: { 'Retry-After': '1' } });
-    }
+    const ready = unready === undefined;
+    if (!ready && wasReady !== false) logger?.warn({ reason: unready, err: cause }, 'not ready');
+    if (ready && wasReady === false) logger?.info('ready again: the database answers');
+    wasReady = ready;
+    if (!ready) throw new ProblemError('service-unavailable', `Not ready: ${unready}.`, { headers: { 'Retry-After': '1' } });
     ctx.body = { status: 'ready' };
   });
 
@@ -57,4 +69,17 @@ export function metaRoutes(pool: pg.Pool): Router<Partial<AuthState>> {
   });
 
   return router;
+}
+
+const TOO_LATE = Symbol('too late');
+
+/** `work`, or TOO_LATE when it has not settled within `ms` (it goes on; a later rejection is handled by the race). */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TOO_LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof TOO_LATE>((resolve) => (timer = setTimeout(() => resolve(TOO_LATE), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

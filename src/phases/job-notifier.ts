@@ -4,6 +4,7 @@
 // notification may have been lost with it: the worker then simply claims).
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { checkConnection } from '../db/connection-check.ts';
 
 export const JOBS_DUE_CHANNEL = 'contexts_due';
 
@@ -67,6 +68,8 @@ export class JobNotifier {
       }
       this.client = client;
       this.retryMs = 250;
+      // A silent connection would never wake a worker: checked, and dropped (→ 'error' above) if it does not answer.
+      checkConnection(client, this.clientConfig.query_timeout, this.logger, 'job notifier');
     } catch (error) {
       this.logger?.warn({ err: error }, 'job notifier could not listen');
       await client.end().catch(() => undefined);
