@@ -14,6 +14,8 @@ export interface Answer {
   status: number;
   body: unknown;
   replayed: boolean;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 export class RetryingClient {
@@ -23,7 +25,7 @@ export class RetryingClient {
   constructor(
     private readonly bases: () => string[],
     private readonly apiKey: string,
-    private readonly options: { timeoutMs: number; dropRate: number; deadline: () => number },
+    private readonly options: { timeoutMs: number; dropRate: number; deadline: () => number; onAnswer?: (status: number) => void },
   ) {}
 
   async send(method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Answer> {
@@ -45,10 +47,11 @@ export class RetryingClient {
           signal: controller.signal,
         });
         const text = await response.text();
+        this.options.onAnswer?.(response.status);
         if (response.status >= 500) {
           this.stats.status5xx[response.status] = (this.stats.status5xx[response.status] ?? 0) + 1;
         } else {
-          return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), replayed: response.headers.get('idempotent-replayed') === 'true' };
+          return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), replayed: response.headers.get('idempotent-replayed') === 'true', at: Date.now() };
         }
       } catch {
         if (drop) this.stats.dropped++;

@@ -16,12 +16,15 @@ import { startProcessor, type RunningProcessor } from '../../src/processor/serve
 import { RetryingClient, type Answer } from './client.ts';
 import { freePort } from '../free-port.ts';
 import { ManagedProcess } from './processes.ts';
+import { Failover, type FailoverOptions } from './failover.ts';
 
 export interface ChaosOptions {
   seconds: number;
   clients: number;
   /** Postgres server to create the chaos database on; unset: an embedded one (restartable). */
   serverUrl?: string;
+  /** Instead of the round robin of faults: a primary and a standby behind a relay, failed over mid-load (failover.ts). */
+  failover?: FailoverOptions;
   log?: (line: string) => void;
 }
 
@@ -33,6 +36,8 @@ interface Operation {
   amount: number;
   source?: string;
   answer?: Answer;
+  /** When the client was first told something that must last (a create-then-PUT: the create). */
+  acknowledgedAt?: number;
 }
 
 export interface ChaosReport {
@@ -53,7 +58,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   let embedded: EmbeddedServer | undefined;
   let embeddedDir: string | undefined;
-  let serverUrl = options.serverUrl;
+  const failover = options.failover ? await Failover.start(options.failover, log) : undefined;
+  let serverUrl = failover?.serverUrl ?? options.serverUrl;
   if (!serverUrl) {
     embeddedDir = await mkdtemp(path.join(os.tmpdir(), 'idem-chaos-'));
     await import('node:fs/promises').then((fs) => fs.chmod(embeddedDir ?? '', 0o755));
@@ -91,7 +97,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const { apiKey } = (await tenantReply.json()) as { apiKey: string };
   const loadEnds = Date.now() + options.seconds * 1000;
   const giveUpAt = loadEnds + 120_000;
-  const client = new RetryingClient(bases, apiKey, { timeoutMs: 3_000, dropRate: 0.05, deadline: () => giveUpAt });
+  const client = new RetryingClient(bases, apiKey, { timeoutMs: 3_000, dropRate: 0.05, deadline: () => giveUpAt, ...(failover ? { onAnswer: failover.observe } : {}) });
   const accounts: string[] = [];
   for (let i = 0; i < ACCOUNTS; i++) {
     const answer = await client.send('POST', '/accounts', { 'idempotency-key': `account-${i}` }, { name: `chaos ${i}`, currency: 'EUR' });
@@ -111,6 +117,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const created = await client.send('POST', '/contexts', { 'idempotency-key': `create-${operation.id}` }, {});
         const id = (created.body as { id: string }).id;
         operation.id = id;
+        operation.acknowledgedAt = created.at;
         operation.answer = await client.send('PUT', `/contexts/${id}`, { 'if-match': '"1"' }, { action: { type: 'deposit', account, amount: operation.amount } });
         return;
       }
@@ -135,10 +142,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (kind === 'payment') operation.source = Math.random() < 0.15 ? 'tok_declined' : 'tok_ok';
       operations.push(operation);
       await runOperation(operation);
+      if (operation.answer && operation.answer.status < 300) operation.acknowledgedAt ??= operation.answer.at;
     }
   });
 
-  const injector = (async () => {
+  const injector = failover ? failover.inject(loadEnds - options.seconds * 600, log) : (async () => {
     await sleep(500);
     // Round robin over the kinds of fault, so even a short run meets each of them.
     const kinds = embedded ? [4, 0, 1, 2, 5, 3] : [4, 0, 1, 2, 3];
@@ -220,6 +228,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   let duplicates = 0;
   let lost = 0;
+  const lostAcknowledgedAt: number[] = [];
+  const lose = (operation: Operation, count = 1) => {
+    lost += count;
+    if (operation.acknowledgedAt !== undefined) lostAcknowledgedAt.push(operation.acknowledgedAt);
+  };
   let acknowledged = 0;
   let unanswered = 0;
   let effectsExpected = 0;
@@ -232,21 +245,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unanswered++;
       continue;
     }
+    // The acknowledged creation of the context is gone (a failover without the standby having it).
+    if (operation.kind === 'deposit-put' && operation.answer.status === 404) {
+      lose(operation);
+      continue;
+    }
     if (operation.answer.status >= 400) continue; // refused: nothing was promised
     acknowledged++;
     const contextId = operation.kind === 'deposit-oneshot' ? oneShotIds.get(operation.id) : operation.id;
     const context = contextId ? contexts.get(contextId) : undefined;
     if (!context) {
-      lost++;
+      lose(operation);
       continue;
     }
     const acknowledgedState = (operation.answer.body as { state?: string } | undefined)?.state;
-    if ((acknowledgedState === 'succeeded' || acknowledgedState === 'failed') && context.state !== acknowledgedState) lost++;
+    if ((acknowledgedState === 'succeeded' || acknowledgedState === 'failed') && context.state !== acknowledgedState) lose(operation);
     const expected = expectedEntries(operation.kind, context.state);
     effectsExpected += expected;
     effectsApplied += context.entries;
     if (context.entries > expected) duplicates += context.entries - expected;
-    if (context.entries < expected) lost += expected - context.entries;
+    if (context.entries < expected) lose(operation, expected - context.entries);
     if (context.state === 'succeeded' && operation.kind.startsWith('deposit')) depositsSucceeded += context.amount;
     if (operation.kind === 'payment') paymentCount++;
   }
@@ -279,10 +297,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await drop.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
   await drop.end();
   await embedded?.stop();
+  await failover?.stop();
   if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true });
 
   const lines = [
-    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : 'shared'} Postgres`,
+    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : failover ? 'a primary failed over to its standby' : 'shared'} Postgres`,
     `requests sent: ${client.stats.attempts} (operations ${operations.length}, acknowledged ${acknowledged}, unanswered ${unanswered}; payments ${paymentCount}; deposits succeeded ${depositsSucceeded} minor units)`,
     `faults injected: ${faults.apiKills} API kills, ${faults.workerKills} worker kills, ${faults.backendKills} database backends terminated, ${faults.postgresRestarts} Postgres restarts, ${faults.processorFaultWindows} processor fault windows, ${client.stats.dropped} dropped client connections, ${client.stats.networkErrors} network errors`,
     `5xx answers seen by clients: ${JSON.stringify(client.stats.status5xx)} (500s must be 0: ${status500 === 0 ? 'holds' : 'FAILS'})`,
@@ -291,9 +310,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     `contexts left non-terminal: ${figures.processing} (must be 0)`,
     `ledger sum = deposits + charges: ${figures.balances} = ${figures.deposited} + ${paymentsSucceeded} (${ledgerHolds ? 'holds' : 'FAILS'}; accounts whose balance differs from their entries: ${figures.drifted})`,
     `processor charges = succeeded payments: ${figures.charges} = ${figures.succeeded_payments} (${chargesHold ? 'holds' : 'FAILS'})`,
+    ...(failover?.lines(operations.flatMap((operation) => operation.acknowledgedAt ?? []), lostAcknowledgedAt) ?? []),
     `duplicates: ${duplicates}`,
     `lost: ${lost}`,
   ];
-  const ok = crashes === 0 && duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0;
+  const ok = crashes === 0 && duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0 && (!failover || failover.recovered);
   return { lines, duplicates, lost, ok };
 }
