@@ -55,16 +55,30 @@ function pick<T>(items: readonly T[]): T {
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  // A run that fails half-way must not leave service processes, a listening simulator or
+  // database servers behind (they would keep the caller, a test worker, alive for ever).
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    return await run(options, cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   let embedded: EmbeddedServer | undefined;
   let embeddedDir: string | undefined;
   const failover = options.failover ? await Failover.start(options.failover, log) : undefined;
+  if (failover) cleanups.push(() => failover.stop());
   let serverUrl = failover?.serverUrl ?? options.serverUrl;
   if (!serverUrl) {
     embeddedDir = await mkdtemp(path.join(os.tmpdir(), 'idem-chaos-'));
     await import('node:fs/promises').then((fs) => fs.chmod(embeddedDir ?? '', 0o755));
     embedded = await startEmbeddedPostgres({ dataDir: path.join(embeddedDir, 'data'), port: await freePort(), persistent: true });
     serverUrl = embedded.url;
+    const started = embedded;
+    cleanups.push(() => started.stop());
   }
   const dbName = `idem_chaos_${randomUUID().slice(0, 8)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -75,14 +89,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   url.pathname = `/${dbName}`;
   const databaseUrl = url.toString();
   const pool = createPool(databaseUrl, 4);
+  cleanups.push(async () => pool.ended || pool.end());
   await migrate(pool);
 
   const processor: RunningProcessor = await startProcessor({ databaseUrl, port: 0 });
+  cleanups.push(() => processor.close());
   processor.faults.hangMs = 1_500;
   const apiPorts = [await freePort(), await freePort()];
   const common = { DATABASE_URL: databaseUrl, ADMIN_TOKEN, PROCESSOR_URL: processor.url, PROCESSOR_TIMEOUT_MS: '700', WORKER_LEASE_SECONDS: '2', DATABASE_POOL_SIZE: '8' };
   const apis = apiPorts.map((port, i) => new ManagedProcess(`api-${i + 1}`, 'api', { ...common, PORT: String(port), HOST: '127.0.0.1' }, port));
   const workers = [1, 2].map((i) => new ManagedProcess(`worker-${i}`, 'worker', { ...common, WORKER_MAX_ATTEMPTS: '1000' }));
+  cleanups.push(() => Promise.all([...apis, ...workers].map((process) => process.stop())));
   await Promise.all([...apis, ...workers].map((process) => process.start()));
   const bases = () => {
     const up = apis.filter((api) => api.running).map((api) => `http://127.0.0.1:${api.port}`);
