@@ -85,7 +85,7 @@ export function createRouters(deps: AppDeps, limits?: RequestLimits): Router<Par
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     tenantRoutes(deps.db, deps.config.adminToken, keyTtl, limits),
-    metaRoutes(deps.pool, { db: deps.db, listener }),
+    metaRoutes(deps.pool, { db: deps.db, listener, logger: deps.logger }),
     docsRoutes(),
     metricsRoutes(metrics),
   ];

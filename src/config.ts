@@ -1,5 +1,6 @@
 // Environment → typed configuration. Every bad value is reported at once, by name, and stops
 // start-up before anything listens.
+import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './db/timeouts.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -15,6 +16,8 @@ export interface Config {
   readonly databaseListenUrl: string | undefined;
   /** How often a held long-poll re-reads its context, notified or not. */
   readonly longPollRecheckMs: number;
+  /** Bounds on every wait for the database (src/db/timeouts.ts). */
+  readonly databaseTimeouts: DatabaseTimeouts;
   /** Unset: tenant administration (POST /tenants) is switched off. */
   readonly adminToken: string | undefined;
   readonly logLevel: LogLevel;
@@ -139,6 +142,13 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: poolSize,
     databaseListenUrl,
     longPollRecheckMs: integer('LONG_POLL_RECHECK_MS', 1_000, 50, 60_000),
+    databaseTimeouts: {
+      connectMs: integer('DATABASE_CONNECT_TIMEOUT_MS', DEFAULT_DATABASE_TIMEOUTS.connectMs, 100, 600_000),
+      queryMs: integer('DATABASE_QUERY_TIMEOUT_MS', DEFAULT_DATABASE_TIMEOUTS.queryMs, 0, 3_600_000),
+      statementMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', DEFAULT_DATABASE_TIMEOUTS.statementMs, 0, 3_600_000),
+      idleInTransactionMs: integer('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', DEFAULT_DATABASE_TIMEOUTS.idleInTransactionMs, 0, 3_600_000),
+      keepAliveDelayMs: integer('DATABASE_KEEPALIVE_DELAY_MS', DEFAULT_DATABASE_TIMEOUTS.keepAliveDelayMs, 0, 3_600_000),
+    },
     adminToken,
     logLevel: logLevel ?? 'info',
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86_400, 1, 31_536_000),
@@ -158,6 +168,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {
     problems.push('WORKER_LEASE_SECONDS must outlast PROCESSOR_TIMEOUT_MS, or a slow call could outlive its lease');
+  }
+  const { queryMs, statementMs } = config.databaseTimeouts;
+  if (queryMs > 0 && statementMs > 0 && queryMs <= statementMs) {
+    problems.push('DATABASE_QUERY_TIMEOUT_MS must exceed DATABASE_STATEMENT_TIMEOUT_MS, so that Postgres cancels a slow statement (the connection survives) before the client gives the connection up');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

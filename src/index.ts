@@ -79,7 +79,7 @@ export { depositAction, transferAction } from './ledger/actions.ts';
 export { createPaymentAction, type PaymentActionOptions } from './payments/action.ts';
 export { migrate } from './db/migrate.ts';
 export { inTransaction } from './db/transaction.ts';
-export { createDatabase, createPool, sendsNamedStatements, type Database, type DatabaseOptions } from './db/database.ts';
+export { createDatabase, createPool, DEFAULT_DATABASE_TIMEOUTS, sendsNamedStatements, type Database, type DatabaseOptions, type DatabaseTimeouts } from './db/database.ts';
 export type { TerminalStateHook } from './contexts/state-writer.ts';
 export type { TenantState } from './http/auth.ts';
 export { ProblemError, problemDocument, type ProblemDocument, type ProblemSlug } from './http/problems.ts';

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   });
   const log = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS }, logDestination);
   const { url, embedded } = await databaseUrl(config, log);
-  const pool = createPool(url, config.databasePoolSize);
+  const pool = createPool(url, config.databasePoolSize, config.databaseTimeouts);
   const db = createDatabase(pool, {
     preparedStatements: config.databasePreparedStatements,
     onNamedStatementsLost: (error) =>

@@ -13,7 +13,7 @@ import { reconcileJobs, unresolved } from './phases/reconcile.ts';
 const config = loadConfig();
 const dryRun = process.argv.includes('--dry-run');
 const embedded = config.databaseUrl ? undefined : await (await import('./db/embedded.ts')).useDevelopmentDatabase(config.dataDir, config.embeddedPostgresPort);
-const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 2);
+const pool = createPool(config.databaseUrl ?? embedded?.url ?? '', 2, config.databaseTimeouts);
 const db = createDatabase(pool);
 let exitCode = 0;
 try {

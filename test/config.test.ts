@@ -66,3 +66,18 @@ test('rate limits: concurrency and failed authentications on by default, rates o
   const error = t.throws(() => loadConfig({ RATE_LIMIT_TENANT_REQUESTS_PER_SECOND: '-1', RATE_LIMIT_WINDOW_SECONDS: '0' }), { instanceOf: ConfigError });
   t.is(error?.problems.length, 2);
 });
+
+test('database bounds: safe defaults, each settable, 0 turns one off, and the query bound must exceed the statement bound', (t) => {
+  t.deepEqual(loadConfig({}).databaseTimeouts, { connectMs: 5_000, queryMs: 6_000, statementMs: 5_000, idleInTransactionMs: 10_000, keepAliveDelayMs: 10_000 });
+  const set = loadConfig({
+    DATABASE_CONNECT_TIMEOUT_MS: '1000',
+    DATABASE_QUERY_TIMEOUT_MS: '1500',
+    DATABASE_STATEMENT_TIMEOUT_MS: '0',
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '2000',
+    DATABASE_KEEPALIVE_DELAY_MS: '0',
+  });
+  t.deepEqual(set.databaseTimeouts, { connectMs: 1_000, queryMs: 1_500, statementMs: 0, idleInTransactionMs: 2_000, keepAliveDelayMs: 0 });
+  t.throws(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '5000' }), { message: /DATABASE_QUERY_TIMEOUT_MS must exceed DATABASE_STATEMENT_TIMEOUT_MS/ });
+  t.notThrows(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '0' }), 'no client-side bound at all is allowed');
+  t.throws(() => loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '0' }), { message: /DATABASE_CONNECT_TIMEOUT_MS must be a whole number from 100/ });
+});

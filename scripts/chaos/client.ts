@@ -15,6 +15,8 @@ export interface Answer {
   status: number;
   body: unknown;
   replayed: boolean;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 export class RetryingClient {
@@ -24,7 +26,7 @@ export class RetryingClient {
   constructor(
     private readonly bases: () => string[],
     private readonly apiKey: string,
-    private readonly options: { timeoutMs: number; dropRate: number; deadline: () => number },
+    private readonly options: { timeoutMs: number; dropRate: number; deadline: () => number; onAnswer?: (status: number) => void },
   ) {}
 
   async send(method: string, path: string, headers: Record<string, string>, body: unknown): Promise<Answer> {
@@ -46,11 +48,12 @@ export class RetryingClient {
           signal: controller.signal,
         });
         const text = await response.text();
+        this.options.onAnswer?.(response.status);
         // A 429 (the service's rate limits, on by default for concurrency) did nothing: retried as a 5xx is.
         if (response.status >= 500 || response.status === 429) {
           this.stats.status5xx[response.status] = (this.stats.status5xx[response.status] ?? 0) + 1;
         } else {
-          return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), replayed: response.headers.get('idempotent-replayed') === 'true' };
+          return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), replayed: response.headers.get('idempotent-replayed') === 'true', at: Date.now() };
         }
       } catch {
         if (drop) this.stats.dropped++;

@@ -17,12 +17,15 @@ import { RetryingClient, type Answer } from './client.ts';
 import { freePort } from '../free-port.ts';
 import { ManagedProcess } from './processes.ts';
 import { requirePgBouncer } from '../pgbouncer.ts';
+import { Failover, type FailoverOptions } from './failover.ts';
 
 export interface ChaosOptions {
   seconds: number;
   clients: number;
   /** Postgres server to create the chaos database on; unset: an embedded one (restartable). */
   serverUrl?: string;
+  /** Instead of the round robin of faults: a primary and a standby behind a relay, failed over mid-load (failover.ts). */
+  failover?: FailoverOptions;
   log?: (line: string) => void;
   /** The services reach Postgres through PgBouncer in transaction mode, with their defaults otherwise. */
   pooler?: boolean;
@@ -36,6 +39,8 @@ interface Operation {
   amount: number;
   source?: string;
   answer?: Answer;
+  /** When the client was first told something that must last (a create-then-PUT: the create). */
+  acknowledgedAt?: number;
 }
 
 export interface ChaosReport {
@@ -53,15 +58,30 @@ function pick<T>(items: readonly T[]): T {
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  // A run that fails half-way must not leave service processes, a listening simulator or
+  // database servers behind (they would keep the caller, a test worker, alive for ever).
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    return await run(options, cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   let embedded: EmbeddedServer | undefined;
   let embeddedDir: string | undefined;
-  let serverUrl = options.serverUrl;
+  const failover = options.failover ? await Failover.start(options.failover, log) : undefined;
+  if (failover) cleanups.push(() => failover.stop());
+  let serverUrl = failover?.serverUrl ?? options.serverUrl;
   if (!serverUrl) {
     embeddedDir = await mkdtemp(path.join(os.tmpdir(), 'idem-chaos-'));
     await import('node:fs/promises').then((fs) => fs.chmod(embeddedDir ?? '', 0o755));
     embedded = await startEmbeddedPostgres({ dataDir: path.join(embeddedDir, 'data'), port: await freePort(), persistent: true });
     serverUrl = embedded.url;
+    const started = embedded;
+    cleanups.push(() => started.stop());
   }
   const dbName = `idem_chaos_${randomUUID().slice(0, 8)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -72,24 +92,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   url.pathname = `/${dbName}`;
   const databaseUrl = url.toString();
   const pool = createPool(databaseUrl, 4);
+  cleanups.push(async () => pool.ended || pool.end());
   await migrate(pool);
 
   const processor: RunningProcessor = await startProcessor({ databaseUrl, port: 0 });
+  cleanups.push(() => processor.close());
   processor.faults.hangMs = 1_500;
   const apiPorts = [await freePort(), await freePort()];
   const pooler = options.pooler ? await requirePgBouncer(serverUrl) : undefined;
+  if (pooler) cleanups.push(() => pooler.stop());
   const common = { DATABASE_URL: pooler ? pooler.through(databaseUrl) : databaseUrl, ADMIN_TOKEN, PROCESSOR_URL: processor.url, PROCESSOR_TIMEOUT_MS: '700', WORKER_LEASE_SECONDS: '2', DATABASE_POOL_SIZE: '8' };
   const apis = apiPorts.map((port, i) => new ManagedProcess(`api-${i + 1}`, 'api', { ...common, PORT: String(port), HOST: '127.0.0.1' }, port));
   const workers = [1, 2].map((i) => new ManagedProcess(`worker-${i}`, 'worker', { ...common, WORKER_MAX_ATTEMPTS: '1000' }));
-  try {
-    await Promise.all([...apis, ...workers].map((process) => process.start()));
-  } catch (error) {
-    // One that did not start (a loaded machine) must not leave the others, the simulator or PgBouncer running.
-    await Promise.all([...apis, ...workers].map((process) => process.stop()));
-    await Promise.all([processor.close(), pool.end(), pooler?.stop()]);
-    await embedded?.stop();
-    throw error;
-  }
+  cleanups.push(() => Promise.all([...apis, ...workers].map((process) => process.stop())));
+  await Promise.all([...apis, ...workers].map((process) => process.start()));
   const bases = () => {
     const up = apis.filter((api) => api.running).map((api) => `http://127.0.0.1:${api.port}`);
     return up.length > 0 ? up : apiPorts.map((port) => `http://127.0.0.1:${port}`);
@@ -103,7 +119,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const { apiKey } = (await tenantReply.json()) as { apiKey: string };
   const loadEnds = Date.now() + options.seconds * 1000;
   const giveUpAt = loadEnds + 120_000;
-  const client = new RetryingClient(bases, apiKey, { timeoutMs: 3_000, dropRate: 0.05, deadline: () => giveUpAt });
+  const client = new RetryingClient(bases, apiKey, { timeoutMs: 3_000, dropRate: 0.05, deadline: () => giveUpAt, ...(failover ? { onAnswer: failover.observe } : {}) });
   const accounts: string[] = [];
   for (let i = 0; i < ACCOUNTS; i++) {
     const answer = await client.send('POST', '/accounts', { 'idempotency-key': `account-${i}` }, { name: `chaos ${i}`, currency: 'EUR' });
@@ -123,6 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const created = await client.send('POST', '/contexts', { 'idempotency-key': `create-${operation.id}` }, {});
         const id = (created.body as { id: string }).id;
         operation.id = id;
+        operation.acknowledgedAt = created.at;
         operation.answer = await client.send('PUT', `/contexts/${id}`, { 'if-match': '"1"' }, { action: { type: 'deposit', account, amount: operation.amount } });
         return;
       }
@@ -147,10 +164,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (kind === 'payment') operation.source = Math.random() < 0.15 ? 'tok_declined' : 'tok_ok';
       operations.push(operation);
       await runOperation(operation);
+      if (operation.answer && operation.answer.status < 300) operation.acknowledgedAt ??= operation.answer.at;
     }
   });
 
-  const injector = (async () => {
+  const injector = failover ? failover.inject(loadEnds - options.seconds * 600, log) : (async () => {
     await sleep(500);
     // Round robin over the kinds of fault, so even a short run meets each of them.
     const kinds = embedded ? [4, 0, 1, 2, 5, 3] : [4, 0, 1, 2, 3];
@@ -232,6 +250,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   let duplicates = 0;
   let lost = 0;
+  const lostAcknowledgedAt: number[] = [];
+  const lose = (operation: Operation, count = 1) => {
+    lost += count;
+    if (operation.acknowledgedAt !== undefined) lostAcknowledgedAt.push(operation.acknowledgedAt);
+  };
   let acknowledged = 0;
   let unanswered = 0;
   let effectsExpected = 0;
@@ -244,21 +267,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unanswered++;
       continue;
     }
+    // The acknowledged creation of the context is gone (a failover without the standby having it).
+    if (operation.kind === 'deposit-put' && operation.answer.status === 404) {
+      lose(operation);
+      continue;
+    }
     if (operation.answer.status >= 400) continue; // refused: nothing was promised
     acknowledged++;
     const contextId = operation.kind === 'deposit-oneshot' ? oneShotIds.get(operation.id) : operation.id;
     const context = contextId ? contexts.get(contextId) : undefined;
     if (!context) {
-      lost++;
+      lose(operation);
       continue;
     }
     const acknowledgedState = (operation.answer.body as { state?: string } | undefined)?.state;
-    if ((acknowledgedState === 'succeeded' || acknowledgedState === 'failed') && context.state !== acknowledgedState) lost++;
+    if ((acknowledgedState === 'succeeded' || acknowledgedState === 'failed') && context.state !== acknowledgedState) lose(operation);
     const expected = expectedEntries(operation.kind, context.state);
     effectsExpected += expected;
     effectsApplied += context.entries;
     if (context.entries > expected) duplicates += context.entries - expected;
-    if (context.entries < expected) lost += expected - context.entries;
+    if (context.entries < expected) lose(operation, expected - context.entries);
     if (context.state === 'succeeded' && operation.kind.startsWith('deposit')) depositsSucceeded += context.amount;
     if (operation.kind === 'payment') paymentCount++;
   }
@@ -290,12 +318,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await drop.connect();
   await drop.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
   await drop.end();
-  await pooler?.stop();
   await embedded?.stop();
+  await failover?.stop();
   if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true });
 
   const lines = [
-    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : 'shared'} Postgres${pooler ? ' through PgBouncer (transaction mode)' : ''}`,
+    `chaos: ${options.seconds} s of load, ${options.clients} clients, 2 API processes, 2 workers, ${embedded ? 'embedded' : failover ? 'a primary failed over to its standby' : 'shared'} Postgres${pooler ? ' through PgBouncer (transaction mode)' : ''}`,
     `requests sent: ${client.stats.attempts} (operations ${operations.length}, acknowledged ${acknowledged}, unanswered ${unanswered}; payments ${paymentCount}; deposits succeeded ${depositsSucceeded} minor units)`,
     `faults injected: ${faults.apiKills} API kills, ${faults.workerKills} worker kills, ${faults.backendKills} database backends terminated, ${faults.postgresRestarts} Postgres restarts, ${faults.processorFaultWindows} processor fault windows, ${client.stats.dropped} dropped client connections, ${client.stats.networkErrors} network errors`,
     `5xx answers seen by clients: ${JSON.stringify(client.stats.status5xx)} (500s must be 0: ${status500 === 0 ? 'holds' : 'FAILS'})`,
@@ -304,9 +332,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     `contexts left non-terminal: ${figures.processing} (must be 0)`,
     `ledger sum = deposits + charges: ${figures.balances} = ${figures.deposited} + ${paymentsSucceeded} (${ledgerHolds ? 'holds' : 'FAILS'}; accounts whose balance differs from their entries: ${figures.drifted})`,
     `processor charges = succeeded payments: ${figures.charges} = ${figures.succeeded_payments} (${chargesHold ? 'holds' : 'FAILS'})`,
+    ...(failover?.lines(operations.flatMap((operation) => operation.acknowledgedAt ?? []), lostAcknowledgedAt) ?? []),
     `duplicates: ${duplicates}`,
     `lost: ${lost}`,
   ];
-  const ok = crashes === 0 && duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0;
+  const ok = crashes === 0 && duplicates === 0 && lost === 0 && unanswered === 0 && figures.processing === 0 && ledgerHolds && chargesHold && status500 === 0 && processing === 0 && (!failover || failover.recovered);
   return { lines, duplicates, lost, ok };
 }

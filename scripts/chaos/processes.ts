@@ -37,7 +37,7 @@ export class ManagedProcess {
   }
 
   private async waitUntilListening(port: number): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000; // tsx compiling src/ on a busy machine can take half of it
     while (Date.now() < deadline) {
       try {
         const reply = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) });

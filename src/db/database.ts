@@ -1,20 +1,30 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
-import { MAX_NAMED_STATEMENTS, preparedStatementPool, StatementNames } from './prepared-statements.ts';
+import { MAX_NAMED_STATEMENTS, StatementNames } from './prepared-statements.ts';
+import { kyselyPool } from './kysely-pool.ts';
+import { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts } from './timeouts.ts';
 
 const INT8_OID = 20;
 
 /**
  * A pool whose int8 columns arrive as numbers. Set per pool rather than globally, so an
- * application that mounts this engine keeps its own pg type parsing.
+ * application that mounts this engine keeps its own pg type parsing. Every wait for the database
+ * is bounded (`timeouts`, default DEFAULT_DATABASE_TIMEOUTS; see src/db/timeouts.ts): past a
+ * bound the caller gets an error the API answers 503, never a hang.
  */
-export function createPool(connectionString: string, max = 10): pg.Pool {
+export function createPool(connectionString: string, max = 10, timeouts: Partial<DatabaseTimeouts> = {}): pg.Pool {
+  const bounds = { ...DEFAULT_DATABASE_TIMEOUTS, ...timeouts };
   const pool = new pg.Pool({
     connectionString,
     max,
-    // Fail fast when the database is unreachable, so the API answers 503 instead of hanging.
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: bounds.connectMs,
+    // 0 leaves a bound off; pg sends statement_timeout and idle_in_transaction_session_timeout in
+    // the startup packet (no statement per connection).
+    ...(bounds.queryMs > 0 ? { query_timeout: bounds.queryMs } : {}),
+    ...(bounds.statementMs > 0 ? { statement_timeout: bounds.statementMs } : {}),
+    ...(bounds.idleInTransactionMs > 0 ? { idle_in_transaction_session_timeout: bounds.idleInTransactionMs } : {}),
+    ...(bounds.keepAliveDelayMs > 0 ? { keepAlive: true, keepAliveInitialDelayMillis: bounds.keepAliveDelayMs } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -47,9 +57,10 @@ const statementNames = new WeakMap<Kysely<Database>, StatementNames>();
 
 /** Kysely over the pool, with named statements unless `preparedStatements` is false. */
 export function createDatabase(pool: pg.Pool, options: DatabaseOptions = {}): Kysely<Database> {
-  if (options.preparedStatements === false) return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A connection whose statement timed out is destroyed, not reused (src/db/kysely-pool.ts).
+  if (options.preparedStatements === false) return new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, undefined) }) });
   const names = new StatementNames(MAX_NAMED_STATEMENTS, options.onNamedStatementsLost);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(pool, names) }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, names) }) });
   statementNames.set(db, names);
   return db;
 }
@@ -60,11 +71,13 @@ export function sendsNamedStatements(db: Kysely<Database>): boolean {
 }
 
 export type { Database };
+export { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts };
 
 /**
  * A pool like `pool` (same server, credentials, limits and type parsing) whose connections use
  * the engine's schema first (`search_path`, set when each connection starts: no statement per
- * transaction). The engine queries through it, so its unqualified table names never meet a host's.
+ * transaction), and its bounds (timeouts and keepalive). The engine queries through it, so its
+ * unqualified table names never meet a host's.
  */
 export function poolForSchema(pool: pg.Pool, search: string): pg.Pool {
   const own = new pg.Pool({ ...pool.options, options: `-c search_path=${search.replaceAll(' ', '')}` });

@@ -9,6 +9,7 @@
 // at start and every PROBE_INTERVAL_MS. One that does not makes the state `deaf`, not `listening`.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { checkConnection } from './connection-check.ts';
 import type { Logger } from 'pino';
 
 export type ListenState = 'idle' | 'connecting' | 'listening' | 'deaf' | 'reconnecting' | 'closed';
@@ -127,6 +128,9 @@ export class ListenConnection {
     }
     this.client = client;
     this.retryMs = FIRST_RETRY_MS;
+    // A silent connection (a vanished host) would never say it is lost: a cheap statement within the
+    // pool's query bound tells, and dropping it makes 'error' above reconnect (connection-check.ts).
+    checkConnection(client, this.options.client.query_timeout, this.options.logger, `LISTEN ${this.options.channel}`);
     if (this.options.probe) void this.probe(client, this.options.probe); // the state stays what it is until it comes back
     else this.current = 'listening';
   }

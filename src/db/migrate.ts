@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../db/migrations/', import.meta.url));
 const FILE_NAME = /^(\d{3})_[a-z0-9_]+\.sql$/;
@@ -47,7 +47,7 @@ export function searchPath(schema: string): string {
  * applied_at)`. Adopted only when every row names one of the engine's own migration files; a
  * host's table of that name (another tool's, or its own) is never read as the engine's.
  */
-async function adoptLegacyBookkeeping(client: pg.PoolClient, schema: string, migrations: Migration[]): Promise<void> {
+async function adoptLegacyBookkeeping(client: pg.Client, schema: string, migrations: Migration[]): Promise<void> {
   const { rows: columns } = await client.query<{ column_name: string }>(
     "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'schema_migrations'",
     [schema],
@@ -68,7 +68,11 @@ async function adoptLegacyBookkeeping(client: pg.PoolClient, schema: string, mig
 export async function migrate(pool: pg.Pool, options: { schema?: string; dir?: string } = {}): Promise<string[]> {
   const schema = checkSchemaName(options.schema ?? 'public');
   const migrations = await loadMigrations(options.dir);
-  const client = await pool.connect();
+  // A connection of its own, like the pool's but without its bounds (src/db/timeouts.ts): building
+  // an index on a large table, or waiting for another process's migration lock, may take minutes.
+  const client = new pg.Client({ ...pool.options, query_timeout: undefined, statement_timeout: undefined, idle_in_transaction_session_timeout: undefined });
+  client.on('error', () => undefined); // a lost connection fails the statement in hand; that is the error reported
+  await client.connect();
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -103,9 +107,7 @@ export async function migrate(pool: pg.Pool, options: { schema?: string; dir?: s
       applied.push(migration.name);
     }
   } finally {
-    await client.query('RESET search_path').catch(() => undefined);
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    client.release();
+    await client.end().catch(() => undefined); // ends the session: the advisory lock goes with it
   }
   return applied;
 }

@@ -11,8 +11,6 @@
 // outside a transaction it is sent again unnamed here (nothing of it ran: Parse or Bind failed);
 // inside one the transaction is aborted, and inTransaction (transaction.ts) runs it again whole.
 import { createHash } from 'node:crypto';
-import type { PostgresPool, PostgresPoolClient } from 'kysely';
-import type pg from 'pg';
 
 /**
  * Distinct statement texts that get a name. The service has a few dozen; the limit only keeps a
@@ -59,33 +57,4 @@ export class StatementNames {
     this.#unnamed = true;
     this.onGiveUp?.(error);
   }
-}
-
-/** The pool as Kysely sees it, with each query sent as a named (prepared) statement while the server keeps them. */
-export function preparedStatementPool(pool: pg.Pool, names = new StatementNames()): PostgresPool {
-  return {
-    async connect(): Promise<PostgresPoolClient> {
-      const client = await pool.connect();
-      const named = async (name: string, text: string, values: unknown[]): Promise<pg.QueryResult> => {
-        try {
-          return await client.query({ name, text, values });
-        } catch (error) {
-          if (!isPreparedStatementError(error)) throw error;
-          names.giveUp(error);
-          // In a transaction ('E': it is aborted now) only the whole transaction can run again.
-          if (client.getTransactionStatus() !== 'I') throw error;
-          return client.query(text, values);
-        }
-      };
-      const query = ((text: unknown, parameters?: readonly unknown[]) => {
-        // Kysely's streaming queries pass a cursor object; those go through unchanged.
-        if (typeof text !== 'string') return client.query(text as pg.Submittable);
-        const name = names.nameFor(text);
-        const values = parameters as unknown[];
-        return name === undefined ? client.query(text, values) : named(name, text, values);
-      }) as unknown as PostgresPoolClient['query'];
-      return { query, release: () => client.release() };
-    },
-    end: () => pool.end(),
-  };
 }

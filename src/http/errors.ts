@@ -10,8 +10,13 @@ const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
   '57P01', '57P02', '57P03', // admin shutdown, crash shutdown, cannot connect now
   '53300', // too many connections
+  '57014', // statement_timeout: the database did not finish in time (or a cancel: the same for a client)
+  '25P03', // idle_in_transaction_session_timeout ended the session
 ]);
-const UNAVAILABLE_MESSAGES = [/^Connection terminated/, /timeout exceeded when trying to connect/, /Client has encountered a connection error/];
+const UNAVAILABLE_MESSAGES = [
+  /^Connection terminated/, /timeout exceeded when trying to connect/, /Client has encountered a connection error/,
+  /^Query read timeout$/, // pg's query_timeout (pool.query; Kysely's queries raise DatabaseTimeoutError, code ETIMEDOUT)
+];
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

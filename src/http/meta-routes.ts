@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { ContextChangeListener } from '../contexts/change-listener.ts';
 import { sendsNamedStatements } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
+import type { Logger } from 'pino';
 import { migrationsApplied } from '../db/migrate.ts';
 import { link } from './hal.ts';
 import { HAL_JSON } from './media.ts';
@@ -19,10 +20,13 @@ export const OPENAPI_PATH = fileURLToPath(new URL('../../openapi.yaml', import.m
 export interface ReadinessSources {
   db: Kysely<Database>;
   listener: ContextChangeListener;
+  /** Where a change of readiness is logged (once, when it turns). */
+  logger?: Logger | undefined;
 }
 
 /** The entry point, health probes and the spec. */
 export function metaRoutes(pool: pg.Pool, sources?: ReadinessSources): Router<Partial<AuthState>> {
+  const logger = sources?.logger;
   const router = new Router<Partial<AuthState>>();
 
   router.get('/', (ctx) => {
@@ -44,20 +48,31 @@ export function metaRoutes(pool: pg.Pool, sources?: ReadinessSources): Router<Pa
     ctx.body = { status: 'ok' };
   });
 
-  // Readiness: the database answers and every migration is applied. The checks say more without
-  // deciding it: unnamed statements (a pooler was detected) and a LISTEN that hears nothing only
-  // cost speed — long-polls then wake on their recheck timer — never a wrong answer.
+  // Readiness: the database answers within the bound of any statement (the pool's query timeout,
+  // else its connect timeout) and every migration is applied. A silent database is unready
+  // within that bound, however long the statement itself would have waited. The checks say more
+  // without deciding it: unnamed statements (a pooler was detected) and a LISTEN that hears
+  // nothing only cost speed — long-polls then wake on their recheck timer — never a wrong answer.
+  const boundMs = pool.options.query_timeout || pool.options.connectionTimeoutMillis || 5_000;
+  let wasReady: boolean | undefined;
   router.get('/readyz', async (ctx) => {
-    let ready = false;
+    // Why, in words a public probe may read (the error itself, with hosts and ports, goes to the log).
+    let unready: string | undefined;
+    let cause: unknown;
     try {
-      ready = await migrationsApplied(pool);
+      const applied = await within(migrationsApplied(pool), boundMs);
+      if (applied === TOO_LATE) unready = `the database did not answer within ${boundMs} ms`;
+      else if (!applied) unready = 'the database is not fully migrated';
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
+      unready = 'the database cannot be reached';
+      cause = error;
     }
-    if (!ready) {
-      ctx.set('Retry-After', '1');
-      throw new ProblemError('service-unavailable', 'The database is unreachable or not fully migrated.', { headers: { 'Retry-After': '1' } });
-    }
+    const ready = unready === undefined;
+    if (!ready && wasReady !== false) logger?.warn({ reason: unready, err: cause }, 'not ready');
+    if (ready && wasReady === false) logger?.info('ready again: the database answers');
+    wasReady = ready;
+    if (!ready) throw new ProblemError('service-unavailable', `Not ready: ${unready}.`, { headers: { 'Retry-After': '1' } });
     ctx.body = sources
       ? {
           status: 'ready',
@@ -78,4 +93,17 @@ export function metaRoutes(pool: pg.Pool, sources?: ReadinessSources): Router<Pa
   });
 
   return router;
+}
+
+const TOO_LATE = Symbol('too late');
+
+/** `work`, or TOO_LATE when it has not settled within `ms` (it goes on; a later rejection is handled by the race). */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TOO_LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof TOO_LATE>((resolve) => (timer = setTimeout(() => resolve(TOO_LATE), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
