@@ -176,8 +176,8 @@ export class ListenConnection {
         );
       }
       this.heardNothing = true;
-    } // not sent (the pool is failing): no news about this connection
-    this.probing = setTimeout(() => void this.probe(client, send), PROBE_INTERVAL_MS);
+    } // not sent (the pool is failing): no news about this connection; ask again soon
+    this.probing = setTimeout(() => void this.probe(client, send), sent ? PROBE_INTERVAL_MS : PROBE_TIMEOUT_MS);
     this.probing.unref();
   }
 }

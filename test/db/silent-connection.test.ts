@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { ContextChangeListener, CONTEXT_CHANGED_CHANNEL } from '../../src/contexts/change-listener.ts';
-import { createDatabase, createPool } from '../../src/db/database.ts';
+import { createDatabase, createPool, poolForSchema } from '../../src/db/database.ts';
 import { inTransaction } from '../../src/db/transaction.ts';
 import { isDatabaseUnavailable } from '../../src/http/errors.ts';
 import { JobNotifier, JOBS_DUE_CHANNEL } from '../../src/phases/job-notifier.ts';
@@ -104,6 +104,8 @@ test('the long-poll listener finds its silent connection, wakes every waiter to 
   const after = await within(2 * QUERY_MS + 1_500, () => woken);
   t.log(`waiter woken ${after} ms after the connection went silent`);
 
+  // Listening again on a new connection (a notification sent before that is covered by the waiters' recheck).
+  await within(5_000, () => listener.health.state === 'listening' && listener.health.reconnects > 0);
   const second = await listener.subscribe('tenant', 'context-2');
   await database.pool.query('SELECT pg_notify($1, $2)', [CONTEXT_CHANGED_CHANNEL, 'tenant:context-2']);
   await Promise.race([second.changed, new Promise((_, reject) => setTimeout(() => reject(new Error('no notification')), 5_000))]);
@@ -124,4 +126,18 @@ test('the worker\'s notifier finds its silent connection, wakes the worker, and 
   await database.pool.query('SELECT pg_notify($1, $2)', [JOBS_DUE_CHANNEL, 'payment']);
   await within(5_000, () => woken.includes('payment'));
   t.pass();
+});
+
+test('the server-side bounds are set on every connection of the pool, and of a pool made for a schema', async (t) => {
+  // Set by a statement when the connection opens, not as startup parameters (which PgBouncer refuses).
+  const pool = createPool(database.url, 2, BOUNDS);
+  t.teardown(() => pool.end());
+  const { rows } = await pool.query<{ statement: string; idle: string }>(
+    `SELECT current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle`,
+  );
+  t.deepEqual(rows[0], { statement: '800ms', idle: '2s' });
+  const schemaPool = poolForSchema(pool, 'public');
+  t.teardown(() => schemaPool.end());
+  const again = await schemaPool.query<{ statement: string }>(`SELECT current_setting('statement_timeout') AS statement`);
+  t.is(again.rows[0]?.statement, '800ms');
 });
