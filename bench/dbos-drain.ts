@@ -6,13 +6,13 @@
 // system database is a database of its own on the same Postgres server, made and dropped here.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DBOSClient, type DLogger } from '@dbos-inc/dbos-sdk';
 import pg from 'pg';
 import { analyzeBenchDatabase, type BenchDatabase } from './database.ts';
 import { DBOS_APPLICATION, DBOS_QUEUE, DBOS_WORKFLOW, type DbosPayment } from './dbos-payment.ts';
-import { measureCpu, startBenchProcess } from './processes.ts';
+import { startBenchProcess } from './processes.ts';
+import { measuredDrain } from './drain.ts';
 
 export interface DbosDrainOptions {
   database: BenchDatabase;
@@ -119,24 +119,7 @@ export async function runDbosDrain(options: DbosDrainOptions): Promise<DbosDrain
         { ...serverEnv, PROCESSOR_URL: processor.url, DBOS_SYSTEM_DATABASE_URL: systemDatabaseUrl, BENCH_TENANT_ID: database.tenantId },
         { listens: false, nodeArgs: process.env['BENCH_WORKER_NODE_ARGS']?.split(' ') ?? [] },
       );
-      const started = Date.now();
-      let left = count;
-      let cpu = { server: 0, postgres: 0, loadGenerator: 0 };
-      let processorCpu = 0;
-      try {
-        const drain = async (): Promise<void> => {
-          while (left > 0 && Date.now() - started < DRAIN_LIMIT_MS) {
-            await sleep(200);
-            left = await unfinished();
-          }
-        };
-        const measured = await measureCpu(processor.pid, () => measureCpu(worker.pid, drain));
-        cpu = measured.result.cpu;
-        processorCpu = measured.cpu.server;
-      } finally {
-        await worker.stop();
-        await processor.stop();
-      }
+      const { left, cpu, processorCpu } = await measuredDrain(worker, processor, count, unfinished, DRAIN_LIMIT_MS);
       // Completion times are the workflows' own (updated_at, epoch milliseconds, set when DBOS records the outcome).
       const { rows } = await system.query<{ succeeded: number; failed: number; seconds: number }>(`
         SELECT count(*) FILTER (WHERE status = 'SUCCESS')::int AS succeeded,

@@ -5,13 +5,13 @@
 // by the durable-workflow peer, a DBOS Transact workflow (bench/dbos-drain.ts), and the two are
 // reported side by side with issue #15's target.
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { analyzeBenchDatabase } from './database.ts';
 import { runDbosDrain, type DbosDrainResult } from './dbos-drain.ts';
 import { measuredLoad, type BenchRun } from './measured-load.ts';
-import { measureCpu, startBenchProcess } from './processes.ts';
+import { startBenchProcess } from './processes.ts';
 import { table } from './report.ts';
+import { measuredDrain } from './drain.ts';
 
 export type PaymentOptions = BenchRun;
 
@@ -70,25 +70,7 @@ export async function runPaymentDrain(options: PaymentOptions): Promise<{ report
     listens: false,
     nodeArgs: process.env['BENCH_WORKER_NODE_ARGS']?.split(' ') ?? [],
   });
-  const started = Date.now();
-  let left = backlog;
-  let cpu = { server: 0, postgres: 0, loadGenerator: 0 };
-  let processorCpu = 0;
-  try {
-    const drain = async (): Promise<void> => {
-      while (left > 0 && Date.now() - started < DRAIN_LIMIT_MS) {
-        await sleep(200);
-        left = await count();
-      }
-    };
-    // The worker's and Postgres's CPU, and separately the processor's, over the drain.
-    const measured = await measureCpu(processor.pid, () => measureCpu(worker.pid, drain));
-    cpu = measured.result.cpu;
-    processorCpu = measured.cpu.server;
-  } finally {
-    await worker.stop();
-    await processor.stop();
-  }
+  const { left, cpu, processorCpu } = await measuredDrain(worker, processor, backlog, count, DRAIN_LIMIT_MS);
   const { rows } = await client.query<{ succeeded: number; failed: number; seconds: number }>(`
     SELECT count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
            count(*) FILTER (WHERE state = 'failed')::int AS failed,

@@ -21,6 +21,7 @@ export function createPool(connectionString: string, max = 10, timeouts: Partial
     connectionTimeoutMillis: bounds.connectMs,
     // 0 leaves a bound off.
     ...(bounds.queryMs > 0 ? { query_timeout: bounds.queryMs } : {}),
+    ...sessionBounds(bounds),
     ...(bounds.keepAliveDelayMs > 0 ? { keepAlive: true, keepAliveInitialDelayMillis: bounds.keepAliveDelayMs } : {}),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -36,28 +37,28 @@ export function createPool(connectionString: string, max = 10, timeouts: Partial
   // client: without a listener that would crash the process. The running query fails on its
   // own (→ 503), and the pool discards the dead client when it is released.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  boundSessions(pool, bounds);
   return pool;
 }
 
-const sessionBounds = new WeakMap<pg.Pool, string>();
-
 /**
- * The server-side bounds, set by one statement when a connection opens (pg runs it before anything
- * else sent on that client). Not as startup parameters: PgBouncer refuses any it does not know
+ * The server-side bounds, set by one statement when a connection opens (pg-pool's `onConnect`,
+ * awaited before the connection is handed out; a pool made from these options, as poolForSchema
+ * makes, carries it too). Not as startup parameters: PgBouncer refuses any it does not know
  * ("unsupported startup parameter"), and the defaults must work behind it. Through a pooler in
  * transaction mode the SET lands on whichever server connection served it and stays there, which
- * gives every client of that server connection the same bounds — the ones all of ours use.
+ * gives the clients of that server connection the same bounds — the ones all of ours use.
  */
-function boundSessions(pool: pg.Pool, bounds: DatabaseTimeouts): void {
+function sessionBounds(bounds: DatabaseTimeouts): Pick<pg.PoolConfig, 'onConnect'> {
   const settings = [
     ...(bounds.statementMs > 0 ? [`SET statement_timeout = ${Math.trunc(bounds.statementMs)}`] : []),
     ...(bounds.idleInTransactionMs > 0 ? [`SET idle_in_transaction_session_timeout = ${Math.trunc(bounds.idleInTransactionMs)}`] : []),
   ].join('; ');
-  if (settings === '') return;
-  sessionBounds.set(pool, settings);
-  // A failure here is the connection's own (lost, refused): the next statement on it reports it.
-  pool.on('connect', (client) => void client.query(settings).catch(() => undefined));
+  if (settings === '') return {};
+  return {
+    onConnect: async (client) => {
+      await client.query(settings);
+    },
+  };
 }
 
 export interface DatabaseOptions {
@@ -99,8 +100,6 @@ export { DEFAULT_DATABASE_TIMEOUTS, type DatabaseTimeouts };
  */
 export function poolForSchema(pool: pg.Pool, search: string): pg.Pool {
   const own = new pg.Pool({ ...pool.options, options: `-c search_path=${search.replaceAll(' ', '')}` });
-  const settings = sessionBounds.get(pool);
-  if (settings !== undefined) own.on('connect', (client) => void client.query(settings).catch(() => undefined));
   own.on('error', () => undefined);
   own.on('connect', (client) => client.on('error', () => undefined));
   return own;
