@@ -17,6 +17,10 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
       env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn', PROCESSOR_PORT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // A failed assertion must not leave the service running (it would hold the test run open).
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
