@@ -327,6 +327,7 @@ async function run(options: ChaosOptions, cleanups: (() => Promise<unknown>)[]):
     `requests sent: ${client.stats.attempts} (operations ${operations.length}, acknowledged ${acknowledged}, unanswered ${unanswered}; payments ${paymentCount}; deposits succeeded ${depositsSucceeded} minor units)`,
     `faults injected: ${faults.apiKills} API kills, ${faults.workerKills} worker kills, ${faults.backendKills} database backends terminated, ${faults.postgresRestarts} Postgres restarts, ${faults.processorFaultWindows} processor fault windows, ${client.stats.dropped} dropped client connections, ${client.stats.networkErrors} network errors`,
     `5xx answers seen by clients: ${JSON.stringify(client.stats.status5xx)} (500s must be 0: ${status500 === 0 ? 'holds' : 'FAILS'})`,
+    ...(status500 === 0 ? [] : apis.flatMap((api) => api.errors.map((line) => `  ${api.name} logged: ${line}`))),
     `processes that died by themselves: ${crashes} (must be 0: ${crashes === 0 ? 'holds' : 'FAILS'})`,
     `effects expected: ${effectsExpected}, effects applied: ${effectsApplied}`,
     `contexts left non-terminal: ${figures.processing} (must be 0)`,

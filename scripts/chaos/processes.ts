@@ -16,6 +16,9 @@ export class ManagedProcess {
     readonly port?: number,
   ) {}
 
+  /** The last error lines the service logged (JSON, cut at 600 characters). */
+  errors: string[] = [];
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -23,7 +26,11 @@ export class ManagedProcess {
   async start(): Promise<void> {
     this.child = spawn(process.execPath, ['--import=tsx', 'src/main.ts', this.role], {
       env: { ...process.env, ...this.env, LOG_LEVEL: 'error', NODE_ENV: 'production' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The service logs at error level here: keep its last error lines, so a 500 can be explained.
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (/"level":(50|60)/.test(line)) this.errors = [...this.errors.slice(-9), line.slice(0, 600)];
     });
     let stderr = '';
     this.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
