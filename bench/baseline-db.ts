@@ -51,5 +51,6 @@ export async function tenantOfAuthorization(authorization: string | undefined): 
 /** Locks the accounts of the legs, checks them and posts them (the ledger's one statement). */
 export async function postLegs(client: pg.PoolClient, tenant: string, context: unknown, legs: [unknown, number][]): Promise<Row[]> {
   const accounts = legs.map(([account]) => account);
+  await run(client, SQL.lockAccounts, [tenant, accounts]);
   return run(client, SQL.postLegs, [accounts, legs.map(([, amount]) => amount), tenant, accounts, accounts, null, Number.MAX_SAFE_INTEGER, tenant, tenant, context]);
 }

@@ -125,6 +125,7 @@ export async function runPeerComparison(options: PeerOptions): Promise<{ report:
         'begin;',
         scriptLine('claimKey', { key: ':c_key', operation: "'POST /contexts'", context: ':c_id' }),
         scriptLine('insertContext', { context: ':c_id', idempotencyKey: ':c_key' }, 'r_'),
+        scriptLine('lockAccounts', { accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]" }),
         scriptLine('postLegs', {
           accounts: "ARRAY[('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid]", amounts: "'{1}'", context: ':c_id', currency: 'NULL', maxBalance: '9007199254740991',
         }),

@@ -68,6 +68,7 @@ function transferStatements(hot: boolean): string[] {
   // pgbench variables are numbers or -D strings: the accounts are array literals built in SQL.
   const accounts = hot ? `ARRAY[:from, :to]::uuid[]` : `ARRAY[${accountExpression('i')}, ${accountExpression('j')}]`;
   return [
+    scriptLine('lockAccounts', { accounts }),
     scriptLine('postLegs', { accounts, amounts: "'{-1,1}'", context: ':c_id', currency: 'NULL', maxBalance: '9007199254740991' }),
     scriptLine('recordExecution', { version: '2', expectedVersion: '1', error: 'NULL', context: ':c_id' }),
   ];

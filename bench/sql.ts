@@ -29,7 +29,12 @@ export const SQL = {
      on conflict ("tenant_id", "id") do nothing returning ${contextColumns}`,
     'tenant', 'context', 'idempotencyKey', 'ttl',
   ),
-  /** The ledger's one statement: lock the accounts, check, move the balances, append the entries. */
+  lockAccounts: statement(
+    `select "id", "seq", "name", "currency", "balance", "version", "created_at", "updated_at" from "accounts"
+     where "tenant_id" = $1 and "id" = any($2::uuid[]) order by "id" for update`,
+    'tenant', 'accounts',
+  ),
+  /** The ledger's posting statement (on accounts locked just before): check, move the balances, append the entries. */
   postLegs: statement(
     `WITH legs AS ( SELECT * FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS l(account_id, amount, leg) ), locked AS ( SELECT a.id, a.seq, a.name, a.currency, a.balance, a.version, a.created_at, a.updated_at FROM accounts a WHERE a.tenant_id = $3 AND a.id = ANY($4::uuid[]) ORDER BY a.id FOR UPDATE ), admitted AS ( SELECT count(*) = cardinality($5::uuid[]) AND count(DISTINCT l.currency) = 1 AND bool_and(l.currency = coalesce($6::char(3), l.currency)) AND bool_and(l.balance + legs.amount BETWEEN 0 AND $7::bigint) AS ok FROM legs JOIN locked l ON l.id = legs.account_id ), moved AS ( UPDATE accounts a SET balance = a.balance + legs.amount, version = a.version + 1, updated_at = now() FROM legs, admitted WHERE admitted.ok AND a.tenant_id = $8 AND a.id = legs.account_id RETURNING a.id, a.balance, legs.amount, legs.leg ), posted AS ( INSERT INTO entries (tenant_id, account_id, context_id, amount, balance_after) SELECT $9, id, $10, amount, balance FROM moved ORDER BY leg RETURNING id, account_id, amount, balance_after, created_at ) SELECT l.*, p.id AS entry_id, p.amount AS entry_amount, p.balance_after, p.created_at AS entry_created_at FROM locked l LEFT JOIN posted p ON p.account_id = l.id`,
     'accounts', 'amounts', 'tenant', 'accounts', 'accounts', 'currency', 'maxBalance', 'tenant', 'tenant', 'context',
@@ -67,21 +72,21 @@ export type StatementName = keyof typeof SQL;
  */
 export const REQUEST_STATEMENTS = {
   /** PUT /contexts/{new id} with If-None-Match: * and a transfer. */
-  oneShotTransfer: ['findContext', 'begin', 'insertContext', 'postLegs', 'recordExecution', 'commit'],
+  oneShotTransfer: ['findContext', 'begin', 'insertContext', 'lockAccounts', 'postLegs', 'recordExecution', 'commit'],
   /** POST /contexts (no body). */
   createContext: ['begin', 'insertContext', 'commit'],
   /** PUT /contexts/{id} with If-Match and a transfer. */
-  executeTransfer: ['findContext', 'begin', 'lockContext', 'postLegs', 'recordExecution', 'commit'],
+  executeTransfer: ['findContext', 'begin', 'lockContext', 'lockAccounts', 'postLegs', 'recordExecution', 'commit'],
   /** The same PUT again, or GET /contexts/{id} (200 or 304). */
   readContext: ['findContext'],
   /** GET /contexts?limit=20. */
   listContexts: ['listContexts'],
   /** POST /contexts with Idempotency-Key and a deposit. */
   keyedDeposit: [
-    'begin', 'claimKey', 'insertContext', 'postLegs', 'recordExecution', 'commit',
+    'begin', 'claimKey', 'insertContext', 'lockAccounts', 'postLegs', 'recordExecution', 'commit',
   ],
   /** The baseline of the keyed-POST comparison: the deposit transaction with no idempotency at all. */
-  plainDeposit: ['begin', 'insertContext', 'postLegs', 'commit'],
+  plainDeposit: ['begin', 'insertContext', 'lockAccounts', 'postLegs', 'commit'],
 } as const satisfies Record<string, readonly StatementName[]>;
 
 export type RequestKind = keyof typeof REQUEST_STATEMENTS;

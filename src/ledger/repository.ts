@@ -124,6 +124,11 @@ export async function postLegs(
   legs: readonly Leg[],
   conditions: { currency?: string | undefined; maxBalance: number },
 ): Promise<PostedLegs> {
+  // The lock first, in a statement of its own: the posting statement then starts with a snapshot
+  // taken after the lock was granted, so its checks and its update read the same, latest balances.
+  // (In one statement the update could act on a newer version than the one its check had read:
+  // a chaos run hit the balance constraint that way, a 500 with nothing changed.)
+  await lockAccountsQuery(trx, scope.tenantId, legs.map((leg) => leg.accountId));
   const { rows } = await postLegsQuery(
     trx, scope.tenantId, scope.contextId, legs.map((leg) => leg.accountId), legs.map((leg) => leg.amount), conditions.currency ?? null, conditions.maxBalance,
   );
