@@ -68,8 +68,9 @@ export interface Leg {
   amount: number;
 }
 
-// `locked` is the lock every decision about these balances is taken under, in id order (two
-// transfers in opposite directions queue instead of deadlocking). `admitted`: every leg names an
+// postLegs takes the accounts' locks (in id order: two transfers in opposite directions queue
+// instead of deadlocking) before this statement; `locked` reads those rows, already this
+// transaction's, with the statement's fresh snapshot. `admitted`: every leg names an
 // account of the tenant, they hold one currency (the action's, when it names one), and no
 // balance leaves [0, max] — decided on the locked rows, so still true when `moved` applies it.
 const postLegsQuery = compileOnce(6, (_db, tenantId: string, contextId: string, accountIds: string[], amounts: number[], currency: string | null, maxBalance: number) =>

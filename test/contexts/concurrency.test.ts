@@ -1,8 +1,8 @@
 // Real concurrent connections against real Postgres: the cases idempotence exists for.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import pg from 'pg';
 import { at, type Reply, withTestServer } from '../helpers/server.ts';
+import { holdAccountLock } from '../helpers/account-lock.ts';
 
 const server = withTestServer(test);
 
@@ -36,17 +36,6 @@ async function lockWaiters(count: number): Promise<void> {
   }
 }
 
-/** Holds a row lock on an account from outside the service, so requests pile up mid-transaction. */
-async function holdAccountLock(account: string): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: server.database.url });
-  await client.connect();
-  await client.query('BEGIN');
-  await client.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [account]);
-  return async () => {
-    await client.query('COMMIT');
-    await client.end();
-  };
-}
 
 test(`${N} concurrent identical PUTs on one open context: one effect, all 200, one original and the rest replays`, async (t) => {
   const account = await server.tenant.createAccount();
@@ -106,7 +95,7 @@ test(`${N} concurrent different creates on one new id: one 201, the rest 412`, a
 test.serial('a duplicate that arrives while the first is inside its transaction waits for it and replays its outcome', async (t) => {
   const account = await server.tenant.createAccount();
   const context = await server.tenant.createContext();
-  const release = await holdAccountLock(account);
+  const release = await holdAccountLock(server.database.url, account);
   const put = () =>
     server.tenant.request('PUT', `/contexts/${context.id}`, { headers: { 'if-match': context.etag }, body: deposit(account, 3) });
   const first = put();
@@ -126,7 +115,7 @@ test.serial('a duplicate that arrives while the first is inside its transaction 
 test.serial('a duplicate create that arrives while the first is inside its transaction waits and replays', async (t) => {
   const account = await server.tenant.createAccount();
   const id = randomUUID();
-  const release = await holdAccountLock(account);
+  const release = await holdAccountLock(server.database.url, account);
   const put = () => server.tenant.request('PUT', `/contexts/${id}`, { headers: { 'if-none-match': '*' }, body: deposit(account, 4) });
   const first = put();
   await lockWaiters(1);
@@ -144,7 +133,7 @@ test.serial('a duplicate create that arrives while the first is inside its trans
 test.serial('a create whose first attempt is rejected (422) lets the waiting duplicate run on its own', async (t) => {
   const account = await server.tenant.createAccount('EUR');
   const id = randomUUID();
-  const release = await holdAccountLock(account);
+  const release = await holdAccountLock(server.database.url, account);
   const bad = server.tenant.request('PUT', `/contexts/${id}`, {
     headers: { 'if-none-match': '*' },
     body: { action: { type: 'deposit', account, amount: 1, currency: 'USD' } },

@@ -2,23 +2,12 @@
 // answered 429; other tenants are not held up; a long-poll gives its slot back while it waits.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import pg from 'pg';
 import { problemType } from '../../src/http/problems.ts';
 import { limitedServer, sleep } from '../helpers/rate-limits.ts';
+import { holdAccountLock } from '../helpers/account-lock.ts';
 import { at, type TestServer } from '../helpers/server.ts';
 import { checkReply } from '../helpers/spec.ts';
 
-/** Holds a row lock on an account from outside the service, so deposits to it stay in progress. */
-async function holdAccountLock(server: TestServer, account: string): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: server.database.url });
-  await client.connect();
-  await client.query('BEGIN');
-  await client.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [account]);
-  return async () => {
-    await client.query('COMMIT');
-    await client.end();
-  };
-}
 
 /** Waits until `count` backends of the server's database wait for a lock. */
 async function lockWaiters(server: TestServer, count: number): Promise<void> {
@@ -39,7 +28,7 @@ const oneShotDeposit = (server: TestServer, account: string, amount: number) =>
 test('a tenant with its limit of requests in progress is answered 429; another tenant is served meanwhile', async (t) => {
   const server = await limitedServer(t, { tenantConcurrency: 2, concurrencyWaitMs: 0 });
   const account = await server.tenant.createAccount();
-  const release = await holdAccountLock(server, account);
+  const release = await holdAccountLock(server.database.url, account);
   let released = false;
   t.teardown(async () => {
     if (!released) await release();
@@ -67,7 +56,7 @@ test('a tenant with its limit of requests in progress is answered 429; another t
 test('with a wait, a request over the limit waits for a slot of its tenant instead of failing', async (t) => {
   const server = await limitedServer(t, { tenantConcurrency: 1, concurrencyWaitMs: 10_000 });
   const account = await server.tenant.createAccount();
-  const release = await holdAccountLock(server, account);
+  const release = await holdAccountLock(server.database.url, account);
   const first = oneShotDeposit(server, account, 5);
   await lockWaiters(server, 1);
   let answered = false;
