@@ -87,6 +87,47 @@ ALTER TABLE public.accounts ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: context_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.context_events (
+    id bigint NOT NULL,
+    tenant_id uuid NOT NULL,
+    context_id uuid NOT NULL,
+    at timestamp with time zone NOT NULL,
+    kind text NOT NULL,
+    outcome text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT context_events_kind_check CHECK ((kind = ANY (ARRAY['request'::text, 'phase'::text, 'operator'::text]))),
+    CONSTRAINT context_events_outcome_check CHECK (((length(outcome) >= 1) AND (length(outcome) <= 64)))
+);
+
+--
+-- Name: context_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.context_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.context_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: context_state_counts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.context_state_counts (
+    minute timestamp with time zone NOT NULL,
+    tenant_id uuid NOT NULL,
+    state text NOT NULL,
+    count bigint NOT NULL,
+    CONSTRAINT context_state_counts_count_check CHECK ((count >= 0))
+);
+
+--
 -- Name: contexts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -188,6 +229,35 @@ CREATE TABLE public.idempotency_keys (
 );
 
 --
+-- Name: operator_actions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.operator_actions (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    tenant_id uuid,
+    target text NOT NULL,
+    if_match text,
+    outcome text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+--
+-- Name: operator_actions_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.operator_actions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.operator_actions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: payments; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -202,6 +272,18 @@ CREATE TABLE public.payments (
     charge_id text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT payments_amount_check CHECK ((amount > 0))
+);
+
+--
+-- Name: request_outcome_counts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.request_outcome_counts (
+    minute timestamp with time zone NOT NULL,
+    tenant_id uuid NOT NULL,
+    outcome text NOT NULL,
+    count bigint NOT NULL,
+    CONSTRAINT request_outcome_counts_count_check CHECK ((count >= 0))
 );
 
 --
@@ -232,7 +314,8 @@ CREATE TABLE public.webhook_deliveries (
     locked_until timestamp with time zone,
     delivered_at timestamp with time zone,
     last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    context_id uuid
 );
 
 --
@@ -283,6 +366,20 @@ ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT accounts_pkey PRIMARY KEY (tenant_id, id);
 
 --
+-- Name: context_events context_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.context_events
+    ADD CONSTRAINT context_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: context_state_counts context_state_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.context_state_counts
+    ADD CONSTRAINT context_state_counts_pkey PRIMARY KEY (minute, tenant_id, state);
+
+--
 -- Name: contexts contexts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -311,6 +408,13 @@ ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, operation, key);
 
 --
+-- Name: operator_actions operator_actions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.operator_actions
+    ADD CONSTRAINT operator_actions_pkey PRIMARY KEY (id);
+
+--
 -- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -323,6 +427,13 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_processor_key_key UNIQUE (processor_key);
+
+--
+-- Name: request_outcome_counts request_outcome_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.request_outcome_counts
+    ADD CONSTRAINT request_outcome_counts_pkey PRIMARY KEY (minute, tenant_id, outcome);
 
 --
 -- Name: tenants tenants_api_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -366,6 +477,18 @@ ALTER TABLE ONLY public.webhook_endpoints
 CREATE UNIQUE INDEX accounts_page ON public.accounts USING btree (tenant_id, seq);
 
 --
+-- Name: context_events_by_context; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX context_events_by_context ON public.context_events USING btree (tenant_id, context_id, at);
+
+--
+-- Name: context_events_by_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX context_events_by_time ON public.context_events USING btree (at);
+
+--
 -- Name: contexts_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -402,10 +525,28 @@ CREATE INDEX entries_by_account ON public.entries USING btree (tenant_id, accoun
 CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (expires_at);
 
 --
+-- Name: operator_actions_by_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX operator_actions_by_time ON public.operator_actions USING btree (at);
+
+--
+-- Name: webhook_deliveries_by_context; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_by_context ON public.webhook_deliveries USING btree (tenant_id, context_id) WHERE (context_id IS NOT NULL);
+
+--
 -- Name: webhook_deliveries_due; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (delivered_at IS NULL);
+
+--
+-- Name: webhook_deliveries_failing; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_failing ON public.webhook_deliveries USING btree (endpoint_id) WHERE ((delivered_at IS NULL) AND (attempts > 0));
 
 --
 -- Name: webhook_endpoints_page; Type: INDEX; Schema: public; Owner: -

@@ -21,6 +21,11 @@ import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { createPaymentAction, type PaymentActionOptions } from './payments/action.ts';
 import { tenantRoutes } from './tenants/routes.ts';
+import { consoleRoutes } from './console/routes.ts';
+import { journalRequests } from './http/request-journal.ts';
+import { OperationsJournal } from './operations/journal.ts';
+import { journalPhases } from './operations/phase-events.ts';
+import { adminRoutes } from './operations/routes.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 
 export interface AppDeps {
@@ -42,6 +47,12 @@ export interface AppDeps {
    * for every API process (docs/rate-limits.md). Without `config.rateLimits` nothing is limited.
    */
   rateLimitStore?: RateLimitStore;
+  /**
+   * Where write requests that touch a context (and the phases the admin API's reconcile runs) are
+   * recorded for the operator console's timelines and charts; one is made over `db` when not
+   * given. The caller that passes one closes it (flushes) on shutdown.
+   */
+  journal?: OperationsJournal;
 }
 
 /** Idempotency-Key retention when the configuration does not say (24 h, as Stripe keeps keys). */
@@ -73,7 +84,7 @@ export function createContextRouter(deps: ContextRouterDeps): Router<TenantState
 }
 
 /** Every router of the service; the spec test walks their routes. */
-export function createRouters(deps: AppDeps, limits?: RequestLimits): Router<Partial<AuthState>>[] {
+export function createRouters(deps: AppDeps, limits?: RequestLimits, journal?: OperationsJournal): Router<Partial<AuthState>>[] {
   const keyTtl = deps.config.idempotencyKeyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
   const listener = deps.listener ?? ContextChangeListener.forPool(deps.pool, deps.logger);
   const metrics = deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger });
@@ -85,6 +96,16 @@ export function createRouters(deps: AppDeps, limits?: RequestLimits): Router<Par
     ledgerRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     webhookRoutes(deps.db, keyTtl) as Router<Partial<AuthState>>,
     tenantRoutes(deps.db, deps.config.adminToken, keyTtl, limits),
+    adminRoutes({
+      db: deps.db,
+      adminToken: deps.config.adminToken,
+      actions: deps.actions ?? defaultActions(),
+      logger: deps.logger,
+      ...(limits ? { limits } : {}),
+      ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
+      ...(journal ? { observePhase: journalPhases(journal) } : {}),
+    }) as Router<Partial<AuthState>>,
+    consoleRoutes() as Router<Partial<AuthState>>,
     metaRoutes(deps.pool, { db: deps.db, listener, logger: deps.logger }),
     docsRoutes(),
     metricsRoutes(metrics),
@@ -97,11 +118,13 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = false;
   const metrics = deps.metrics ?? new ServiceMetrics({ pool: deps.pool, db: deps.db, logger: deps.logger });
   const limits = deps.config.rateLimits && RequestLimits.create(deps.config.rateLimits, deps.logger, deps.rateLimitStore);
-  const routers = createRouters({ ...deps, metrics }, limits);
+  const journal = deps.journal ?? new OperationsJournal({ db: deps.db, logger: deps.logger });
+  const routers = createRouters({ ...deps, metrics }, limits, journal);
   const route = routeResolver(routers);
 
   app.use(requestLog(deps.logger, route));
   app.use(metrics.middleware(route));
+  app.use(journalRequests(journal, route));
   app.use(problemMiddleware(deps.logger));
   app.use(authenticateTenant(deps.db, deps.config.authCacheTtlSeconds, limits));
   for (const router of routers) {

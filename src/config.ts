@@ -42,6 +42,8 @@ export interface Config {
   readonly workerMaxAttempts: number;
   /** Jobs one worker process runs at once. */
   readonly workerConcurrency: number;
+  /** Days the operator console's timelines, per-minute counts and audit log are kept. */
+  readonly operationsRetentionDays: number;
   /** Request limits of the API (docs/rate-limits.md); each 0 is off. */
   readonly rateLimits: RateLimitSettings;
 }
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerLeaseSeconds: integer('WORKER_LEASE_SECONDS', 10, 1, 3_600),
     workerMaxAttempts: integer('WORKER_MAX_ATTEMPTS', 8, 1, 1_000),
     workerConcurrency: integer('WORKER_CONCURRENCY', 16, 1, 256),
+    operationsRetentionDays: integer('OPERATIONS_RETENTION_DAYS', 7, 1, 3_650),
     rateLimits: rateLimitSettings(integer, poolSize),
   };
   if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {

@@ -20,7 +20,10 @@ import { createHttpServer } from './http/server.ts';
 import { ProcessorClient } from './payments/processor-client.ts';
 import { FaultConfigError, loadFaultConfig } from './processor/faults.ts';
 import { startProcessor } from './processor/server.ts';
-import { ensureDevTenant } from './tenants/dev-tenant.ts';
+import { ensureDevAdminToken, ensureDevTenant } from './tenants/dev-tenant.ts';
+import { OperationsJournal } from './operations/journal.ts';
+import { journalPhases } from './operations/phase-events.ts';
+import { runOperationsSampler } from './operations/sampler.ts';
 import { runWebhookDeliverer } from './webhooks/deliverer.ts';
 import { DEFAULT_PROCESSOR_URL } from './payments/action.ts';
 import { PROCESSOR_URL_FILE } from './processor/url-file.ts';
@@ -131,6 +134,10 @@ async function main(): Promise<void> {
     const applied = await migrate(pool);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   }
+  // Development without ADMIN_TOKEN: one is made (and kept in DATA_DIR) so the console works at once.
+  const adminToken = config.adminToken ?? (development && (role === 'api' || role === 'all') ? await ensureDevAdminToken(config.dataDir) : undefined);
+  // This process's timeline events (requests, phases), written in batches; flushed at shutdown.
+  const journal = new OperationsJournal({ db, logger: log.child({ role: 'journal' }) });
 
   // GET /metrics of the API. In role `all` the worker and the deliverer of this process count into
   // it too (lease takeovers, failed webhook attempts); a `worker` process exports nothing, and
@@ -177,6 +184,7 @@ async function main(): Promise<void> {
       concurrency: config.workerConcurrency,
       ...(metrics ? { onLeaseTakeover: () => metrics.leaseTakeovers.inc() } : {}),
       ...(process.env['FAILPOINT'] ? { crashAt: process.env['FAILPOINT'] } : {}),
+      observePhase: journalPhases(journal),
     });
     const abort = new AbortController();
     const running = Promise.all([
@@ -188,6 +196,7 @@ async function main(): Promise<void> {
         ...(metrics ? { onFailure: () => metrics.webhookDeliveryFailures.inc() } : {}),
       }),
       runKeySweeper(db, { signal: abort.signal, logger: log.child({ role: 'sweeper' }) }),
+      runOperationsSampler(db, { signal: abort.signal, logger: log.child({ role: 'sampler' }), retentionDays: config.operationsRetentionDays }),
     ]);
     // Graceful: the job in hand is finished before the process exits.
     stops.push(async () => {
@@ -202,7 +211,9 @@ async function main(): Promise<void> {
     const listener = ContextChangeListener.forPool(pool, log, config.databaseListenUrl);
     await listener.start(); // listening before the first request, and /readyz can tell
     // onTerminalState stays the default: the webhook outbox, fused with the recording statement.
-    const app = createApp({ pool, db, config, logger: log, listener, ...(metrics ? { metrics } : {}) });
+    // The payment action with a processor client: the admin API's reconcile asks the processor.
+    const actions = defaultActions({ processor: new ProcessorClient({ baseUrl: processorUrl ?? DEFAULT_PROCESSOR_URL, timeoutMs: config.processorTimeoutMs }) });
+    const app = createApp({ pool, db, config: { ...config, adminToken }, logger: log, listener, actions, journal, ...(metrics ? { metrics } : {}) });
     // Header size, slow-client timeouts and keep-alive: see HTTP_SERVER_DEFAULTS in src/http/server.ts.
     const server = createHttpServer(app, { logger: log });
     await listenOrExit(server, config.port, config.host);
@@ -224,6 +235,9 @@ async function main(): Promise<void> {
           '  Try:',
           `    curl -s -X POST ${base}/accounts -H 'Authorization: Bearer ${key}' \\`,
           `      -H 'Content-Type: application/json' -d '{"name":"Alice","currency":"EUR"}'`,
+          ...(adminToken && !config.adminToken
+            ? [`  Operator console: ${base}/console#token=${adminToken}`, `  Admin token (ADMIN_TOKEN, made for development): ${adminToken}`]
+            : [`  Operator console: ${base}/console (sign in with ADMIN_TOKEN)`]),
           '',
         ].join('\n') + '\n',
       );
@@ -236,6 +250,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     for (const stop of stops.reverse()) await stop().catch((error: unknown) => log.error({ err: error }, 'stop failed'));
+    await journal.close();
     await db.destroy();
     await embedded?.stop();
     process.exit(0);

@@ -28,16 +28,16 @@ function guarded(update: Update, tenantId: string, id: string, expectedVersion: 
  */
 function withEvent(db: Kysely<Database>, update: ReturnType<typeof guarded>, eventId: string, eventType: string, payload: string) {
   return db
-    .with('recorded', () => update.returning('tenant_id'))
+    .with('recorded', () => update.returning(['tenant_id', 'id']))
     .with('queued', (qb) =>
       qb
         .insertInto('webhook_deliveries')
-        .columns(['tenant_id', 'endpoint_id', 'event_id', 'event_type', 'payload'])
+        .columns(['tenant_id', 'endpoint_id', 'event_id', 'event_type', 'payload', 'context_id'])
         .expression((eb) =>
           eb
             .selectFrom('webhook_endpoints as e')
             .innerJoin('recorded as r', 'r.tenant_id', 'e.tenant_id')
-            .select(['e.tenant_id', 'e.id', eb.val(eventId).as('event_id'), eb.val(eventType).as('event_type'), eb.val(payload).as('payload')]),
+            .select(['e.tenant_id', 'e.id', eb.val(eventId).as('event_id'), eb.val(eventType).as('event_type'), eb.val(payload).as('payload'), 'r.id as context_id']),
         )
         .returning('endpoint_id'),
     )

@@ -86,6 +86,8 @@ export interface WebhookDeliveriesTable {
   delivered_at: Date | string | null;
   last_error: string | null;
   created_at: Generated<Date>;
+  /** The context whose final state the event reports (migration 007; null before it). */
+  context_id: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -111,6 +113,43 @@ export interface EntriesTable {
   created_at: Generated<Date>;
 }
 
+/** A context's timeline (src/operations/journal.ts). */
+export interface ContextEventsTable {
+  id: Generated<number>;
+  tenant_id: string;
+  context_id: string;
+  at: Timestamp;
+  kind: 'request' | 'phase' | 'operator';
+  outcome: string;
+  detail: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
+export interface MinuteCountsTable {
+  minute: Timestamp;
+  tenant_id: string;
+  count: number;
+}
+
+export interface RequestOutcomeCountsTable extends MinuteCountsTable {
+  outcome: string;
+}
+
+export interface ContextStateCountsTable extends MinuteCountsTable {
+  state: string;
+}
+
+export interface OperatorActionsTable {
+  id: Generated<number>;
+  at: Generated<Date>;
+  actor: string;
+  action: string;
+  tenant_id: string | null;
+  target: string;
+  if_match: string | null;
+  outcome: string;
+  detail: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
 export interface Database {
   tenants: TenantsTable;
   accounts: AccountsTable;
@@ -120,4 +159,8 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   idempotency_keys: IdempotencyKeysTable;
+  context_events: ContextEventsTable;
+  request_outcome_counts: RequestOutcomeCountsTable;
+  context_state_counts: ContextStateCountsTable;
+  operator_actions: OperatorActionsTable;
 }

@@ -13,6 +13,12 @@ import type { RequestLimits, SlotYield } from './rate-limits.ts';
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', METRICS_PATH, DOCS_PATH, DOCS_SCRIPT_PATH, '/openapi.yaml']);
 /** Paths that check their own credentials (the admin token). */
 const SELF_AUTHENTICATED_PATHS = new Set(['/tenants']);
+/** Under these the admin API checks the admin token, and the console's page and scripts hold no data. */
+const SELF_AUTHENTICATED_PREFIXES = ['/admin/', '/console'];
+
+function authenticatesItself(path: string): boolean {
+  return PUBLIC_PATHS.has(path) || SELF_AUTHENTICATED_PATHS.has(path) || SELF_AUTHENTICATED_PREFIXES.some((prefix) => path.startsWith(prefix));
+}
 
 export interface AuthState {
   tenant: Tenant;
@@ -87,7 +93,7 @@ export function apiKeyAuthentication(
 export function authenticateTenant(db: Kysely<Database>, cacheTtlSeconds?: number, limits?: RequestLimits): Middleware<Partial<AuthState>> {
   const authenticate = apiKeyAuthentication(db, cacheTtlSeconds, limits);
   return async (ctx, next) => {
-    if (PUBLIC_PATHS.has(ctx.path) || SELF_AUTHENTICATED_PATHS.has(ctx.path)) return next();
+    if (authenticatesItself(ctx.path)) return next();
     const tenant = await authenticate(ctx);
     ctx.state.tenant = tenant;
     if (limits) return limits.admit(ctx, 'tenant', tenant.id, next);

@@ -31,6 +31,7 @@ export const problemCatalog = {
   'payment-declined': { status: 402, title: 'The card payment was declined' },
   'payment-rejected': { status: 422, title: 'The processor rejected the payment' },
   'precondition-required': { status: 428, title: 'Precondition required' },
+  'operator-action-not-applicable': { status: 409, title: 'The operator action does not apply to the target in its current state' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
   'request-header-fields-too-large': { status: 431, title: 'Request header fields too large' },
   'internal-error': { status: 500, title: 'Internal server error' },

@@ -25,7 +25,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CONTEXT_LOCATION = /^\/contexts\/([0-9a-f-]{36})$/i;
 
 /** The context a request was about: the `:id` of /contexts/:id, or the one a POST created. */
-function contextId(route: string, path: string, location: string): string | undefined {
+export function requestContextId(route: string, path: string, location: string): string | undefined {
   if (route === '/contexts/:id') {
     const id = path.split('/')[2];
     return id !== undefined && UUID.test(id) ? id.toLowerCase() : undefined;
@@ -60,7 +60,7 @@ export function requestLog(logger: Logger, route: RouteResolver = routeThatRan):
         status,
         latencyMs: Math.round(Number(elapsedNs) / 1e3) / 1e3,
         tenant: tenant?.id,
-        context: contextId(template, ctx.path, ctx.response.get('Location')),
+        context: requestContextId(template, ctx.path, ctx.response.get('Location')),
         replayed: ctx.response.get('Idempotent-Replayed') === 'true',
         idempotencyKey: idempotencyKey === '' ? undefined : idempotencyKey.slice(0, 256),
       },

@@ -100,14 +100,23 @@ export async function claimDueJobs(db: Kysely<Database>, holder: string, leaseSe
  * Reconciliation's claim of one processing job that no worker holds now, due or not (parked
  * ones too): a lease like a worker's, but no attempt is counted and the schedule is kept.
  */
-export async function claimJobForReconciliation(db: Kysely<Database>, holder: string, leaseSeconds: number, tenantId: string, contextId: string): Promise<ClaimedJob | undefined> {
+export async function claimJobForReconciliation(
+  db: Kysely<Database>,
+  holder: string,
+  leaseSeconds: number,
+  tenantId: string,
+  contextId: string,
+  /** Only the row version(s) an operator saw (their xmin: src/protocol/operator-preconditions.ts). */
+  seen?: readonly string[],
+): Promise<ClaimedJob | undefined> {
   const leaseEndsAt = Date.now() + leaseSeconds * 1000;
+  const asSeen = seen === undefined ? sql`` : sql`AND xmin::text = ANY(${[...seen]}::text[])`;
   const { rows } = await sql<ClaimRow>`
     UPDATE contexts AS c
        SET locked_by = ${holder}, locked_until = now() + make_interval(secs => ${leaseSeconds})
       FROM (SELECT tenant_id, id, locked_by FROM contexts
              WHERE tenant_id = ${tenantId} AND id = ${contextId} AND state = 'processing'
-               AND (locked_until IS NULL OR locked_until < now())
+               AND (locked_until IS NULL OR locked_until < now()) ${asSeen}
                FOR UPDATE SKIP LOCKED) AS free
      WHERE c.tenant_id = free.tenant_id AND c.id = free.id
  RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, free.locked_by AS previous_holder`.execute(db);
@@ -165,6 +174,16 @@ export async function releaseJob(
   }
   const result = await update.executeTakeFirst();
   return result.numUpdatedRows === 1n;
+}
+
+/** The one job, if it is a processing job of `type` that no worker holds now. */
+export async function unheldJob(db: Kysely<Database>, type: string, which: { tenantId: string; contextId: string }): Promise<ClaimedJob[]> {
+  const { rows } = await sql<ClaimRow>`
+    SELECT tenant_id, id, action, phase_outputs, recovery_point, attempts, locked_by AS previous_holder FROM contexts
+     WHERE tenant_id = ${which.tenantId} AND id = ${which.contextId}
+       AND state = 'processing' AND action ->> 'type' = ${type}
+       AND (locked_until IS NULL OR locked_until < now())`.execute(db);
+  return rows.flatMap((row) => toJob(row, Date.now() + DEFAULT_LEASE_SECONDS * 1000) ?? []);
 }
 
 /** The processing jobs of `type` that no worker holds now, as a claim would return them: what reconciliation looks at. */

@@ -10,9 +10,9 @@ import type { AuditFinding, PhasePlan } from '../actions/async-action.ts';
 import type { ActionRegistry } from '../actions/registry.ts';
 import type { TerminalStateHook } from '../contexts/state-writer.ts';
 import type { Database } from '../db/schema.ts';
-import { claimJobForReconciliation, DEFAULT_LEASE_SECONDS, unheldJobs, type ClaimedJob } from './jobs.ts';
+import { claimJobForReconciliation, DEFAULT_LEASE_SECONDS, unheldJob, unheldJobs, type ClaimedJob } from './jobs.ts';
 import { phaseKey } from './keys.ts';
-import { pendingPhaseIndex, runJob, type JobResult } from './runner.ts';
+import { pendingPhaseIndex, runJob, type JobResult, type RunnerDeps } from './runner.ts';
 
 export interface JobReconciliation {
   tenantId: string;
@@ -44,6 +44,10 @@ export interface ReconcileOptions {
   basePath?: string;
   /** At most this many jobs per action type in one run (default 10 000). */
   limit?: number;
+  /** Only this job (the console's "reconcile" of one context). */
+  only?: { tenantId: string; contextId: string; seen?: readonly string[] };
+  /** Told of every phase run (the operations journal). */
+  observePhase?: RunnerDeps['observePhase'];
 }
 
 async function dryRun(job: ClaimedJob, plan: PhasePlan): Promise<JobReconciliation['outcome']> {
@@ -62,13 +66,14 @@ export async function reconcileJobs(db: Kysely<Database>, actions: ActionRegistr
   const report: ReconcileReport = { jobs: [], findings: [] };
   for (const [type, plan] of actions.asynchronous()) {
     if (plan.reconcile) {
-      for (const candidate of await unheldJobs(db, type, options.limit ?? 10_000)) {
+      const candidates = options.only ? await unheldJob(db, type, options.only) : await unheldJobs(db, type, options.limit ?? 10_000);
+      for (const candidate of candidates) {
         const where = { tenantId: candidate.tenantId, contextId: candidate.contextId, type, recoveryPoint: candidate.recoveryPoint };
         if (!options.repair) {
           report.jobs.push({ ...where, outcome: await dryRun(candidate, plan) });
           continue;
         }
-        const job = await claimJobForReconciliation(db, holder, DEFAULT_LEASE_SECONDS, candidate.tenantId, candidate.contextId);
+        const job = await claimJobForReconciliation(db, holder, DEFAULT_LEASE_SECONDS, candidate.tenantId, candidate.contextId, options.only?.seen);
         if (!job) {
           report.jobs.push({ ...where, outcome: 'lease-lost' });
           continue;
@@ -83,11 +88,12 @@ export async function reconcileJobs(db: Kysely<Database>, actions: ActionRegistr
           backoffCapMs: 0,
           ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
           ...(options.basePath ? { basePath: options.basePath } : {}),
+          ...(options.observePhase ? { observePhase: options.observePhase } : {}),
         }, 'reconcile');
         report.jobs.push({ ...where, recoveryPoint: job.recoveryPoint, outcome });
       }
     }
-    if (plan.audit) for (const finding of await plan.audit(db)) report.findings.push({ ...finding, type });
+    if (plan.audit && !options.only) for (const finding of await plan.audit(db)) report.findings.push({ ...finding, type });
   }
   return report;
 }

@@ -13,8 +13,28 @@ import { releaseJob, type ClaimedJob } from './jobs.ts';
 import { phaseKey } from './keys.ts';
 import { callExternal, commitExternal, runTransactional, type StepDeps } from './step.ts';
 
+/** One phase run, as the operations journal keeps it for the context's timeline. */
+export interface PhaseObservation {
+  tenantId: string;
+  contextId: string;
+  type: string;
+  phase: string;
+  kind: 'external' | 'transactional';
+  attempt: number;
+  /** next: committed, the job goes on; done / fail: the job ended; retry: given back; parked: out of attempts. */
+  outcome: 'next' | 'done' | 'fail' | 'retry' | 'parked' | 'resumed' | 'lease-lost';
+  /** The recovery point after the phase: its name when it committed, the one before it otherwise. */
+  recoveryPoint: string;
+  error?: string;
+  ms: number;
+  holder: string;
+  mode: 'work' | 'reconcile';
+}
+
 export interface RunnerDeps extends StepDeps {
   logger: Logger;
+  /** Told of every phase run (the operations journal); must not throw. */
+  observePhase?: (observation: PhaseObservation) => void;
   /** Attempts before a job is parked, unless its action says otherwise. */
   maxAttempts: number;
   backoffBaseMs: number;
@@ -49,16 +69,33 @@ export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps,
   let point = job.recoveryPoint;
   let asked = false; // reconciliation asks its hook once, for the first external phase it meets
   const given = (schedule: Parameters<typeof releaseJob>[3]) => releaseJob(deps.db, job, deps.holder, schedule);
+  let phaseStarted = Date.now();
+  const observe = (phase: string, outcome: PhaseObservation['outcome'], error?: string) => {
+    const kind = plan.phases.find((candidate) => candidate.name === phase)?.kind ?? 'transactional';
+    const recoveryPoint = outcome === 'next' || outcome === 'done' || outcome === 'fail' ? phase : point;
+    deps.observePhase?.({
+      ...scope, type: job.type, phase, kind, attempt: job.attempts, outcome, recoveryPoint,
+      ...(error === undefined ? {} : { error }), ms: Date.now() - phaseStarted, holder: deps.holder, mode,
+    });
+  };
 
   const giveBack = async (result: Extract<PhaseResult, { kind: 'retry' }>, phase: string): Promise<JobResult> => {
     const error = `attempt ${job.attempts}, phase ${phase}: ${result.reason}`;
-    if (mode === 'reconcile') return (await given({ delaySeconds: 0, error, resetAttempts: true })) ? 'resumed' : 'lease-lost';
+    if (mode === 'reconcile') {
+      const resumed = await given({ delaySeconds: 0, error, resetAttempts: true });
+      observe(phase, resumed ? 'resumed' : 'lease-lost', result.reason);
+      return resumed ? 'resumed' : 'lease-lost';
+    }
     const parked = job.attempts >= (plan.maxAttempts ?? deps.maxAttempts);
     const delay = parked ? null : (result.delaySeconds ?? retryDelaySeconds(job.attempts, deps.backoffBaseMs, deps.backoffCapMs));
-    if (!(await given({ delaySeconds: delay, error }))) return 'lease-lost';
+    const released = await given({ delaySeconds: delay, error });
+    observe(phase, !released ? 'lease-lost' : parked ? 'parked' : 'retry', result.reason);
+    if (!released) return 'lease-lost';
     deps.logger.warn({ context: job.contextId, type: job.type, phase, attempts: job.attempts, reason: result.reason, parked }, 'phase outcome unknown');
     return parked ? 'parked' : 'retry-scheduled';
   };
+  const ended = (phase: string, committed: 'next' | 'finished' | 'lease-lost', result: PhaseResult) =>
+    observe(phase, committed === 'lease-lost' ? 'lease-lost' : result.kind === 'fail' ? 'fail' : result.kind === 'done' ? 'done' : 'next');
 
   for (;;) {
     const index = pendingPhaseIndex(plan, point);
@@ -75,6 +112,7 @@ export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps,
       return committed === 'finished' ? 'finished' : 'lease-lost';
     }
     crashIfArmed(deps.crashAt, 'before', phase.name);
+    phaseStarted = Date.now();
 
     let result: PhaseResult;
     if (phase.kind === 'external') {
@@ -93,6 +131,7 @@ export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps,
       if (result.kind === 'retry') return giveBack(result, phase.name);
       const started = Date.now();
       const committed = await commitExternal(job, point, phase.name, result, deps);
+      ended(phase.name, committed, result);
       if (committed === 'lease-lost') return 'lease-lost';
       job.leaseEndsAt = started + deps.leaseSeconds * 1000;
       crashIfArmed(deps.crashAt, 'committed', phase.name);
@@ -101,6 +140,7 @@ export async function runJob(job: ClaimedJob, plan: PhasePlan, deps: RunnerDeps,
       const started = Date.now();
       const step = await runTransactional(job, point, phase, call, deps);
       result = step.result;
+      if (step.committed !== 'rolled-back') ended(phase.name, step.committed, result);
       if (step.committed === 'lease-lost') return 'lease-lost';
       if (step.committed === 'rolled-back') return giveBack(step.result as Extract<PhaseResult, { kind: 'retry' }>, phase.name);
       job.leaseEndsAt = started + deps.leaseSeconds * 1000;

@@ -46,6 +46,8 @@ export interface WorkerOptions {
   basePath?: string;
   /** Tests: `<boundary>-<phase>` at which this process kills itself (src/phases/failpoints.ts). */
   crashAt?: string;
+  /** Told of every phase run: the operations journal keeps them for the console's timeline. */
+  observePhase?: RunnerDeps['observePhase'];
 }
 
 export type JobOutcome = { contextId: string; type: string; result: JobResult };
@@ -86,6 +88,7 @@ export class Worker {
       ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
       ...(options.crashAt ? { crashAt: options.crashAt } : {}),
       ...(options.basePath ? { basePath: options.basePath } : {}),
+      ...(options.observePhase ? { observePhase: options.observePhase } : {}),
     };
   }
 

@@ -27,3 +27,17 @@ export async function ensureDevTenant(db: Kysely<Database>, dataDir: string, fix
   }
   return key;
 }
+
+/**
+ * Development only, when ADMIN_TOKEN is not set: an admin token for the operator console and the
+ * admin API, made once and kept (mode 0600) in the git-ignored data folder, printed at start.
+ */
+export async function ensureDevAdminToken(dataDir: string): Promise<string> {
+  const tokenFile = path.join(dataDir, 'dev-admin-token');
+  const saved = existsSync(tokenFile) ? (await readFile(tokenFile, 'utf8')).trim() : '';
+  if (saved.length >= 16) return saved;
+  const token = `adm_${generateApiKey()}`;
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  return token;
+}

@@ -1,13 +1,12 @@
 import Router, { type RouterContext } from '@koa/router';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { unauthorized } from '../http/auth.ts';
+import { asAdministrator } from '../http/admin-auth.ts';
 import { requireJsonBody } from '../http/json-body.ts';
-import { ProblemError } from '../http/problems.ts';
 import type { RequestLimits } from '../http/rate-limits.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { HAL_JSON } from '../http/media.ts';
-import { bearerToken, generateApiKey, hashApiKey, secretsEqual } from './api-keys.ts';
+import { generateApiKey, hashApiKey } from './api-keys.ts';
 import { insertTenant, replaceApiKeyHash, type Tenant } from './repository.ts';
 import { ADMIN_SCOPE, respondIdempotently } from '../idempotency/http.ts';
 
@@ -24,18 +23,7 @@ const createTenantBody = bodyValidator<{ name: string }>({
  */
 export function tenantRoutes(db: Kysely<Database>, adminToken: string | undefined, keyTtlSeconds: number, limits?: RequestLimits): Router {
   const router = new Router();
-  router.post('/tenants', async (ctx) => {
-    if (adminToken === undefined) throw new ProblemError('not-found', 'Tenant administration is off (ADMIN_TOKEN is not set).');
-    const authorization = ctx.get('Authorization');
-    if (authorization !== '') await limits?.refuseAfterFailures(ctx);
-    const token = bearerToken(authorization);
-    if (token === undefined || !secretsEqual(token, adminToken)) {
-      if (authorization !== '') await limits?.countFailure(ctx);
-      throw unauthorized('POST /tenants needs "Authorization: Bearer <ADMIN_TOKEN>".', token !== undefined);
-    }
-    if (limits) await limits.admit(ctx, 'admin', 'admin', () => createTenant(ctx));
-    else await createTenant(ctx);
-  });
+  router.post('/tenants', (ctx) => asAdministrator(ctx, adminToken, limits, () => createTenant(ctx)));
 
   async function createTenant(ctx: RouterContext): Promise<void> {
     const input = createTenantBody(await requireJsonBody(ctx));
