@@ -10,6 +10,8 @@ import { ProcessorClient } from '../../src/payments/processor-client.ts';
 import { Worker, type WorkerOptions } from '../../src/phases/worker.ts';
 import { startProcessor, type RunningProcessor } from '../../src/processor/server.ts';
 import { startTestServer, type TestServer } from './server.ts';
+import { OperationsJournal } from '../../src/operations/journal.ts';
+import { journalPhases } from '../../src/operations/phase-events.ts';
 
 export const CLIENT_TIMEOUT_MS = 300;
 
@@ -20,6 +22,8 @@ export interface PaymentRig {
   processor: RunningProcessor;
   client: ProcessorClient;
   worker(options?: RigWorkerOptions): Worker;
+  /** Where the rig's workers record their phases (the console's timelines), as a service's worker does. */
+  journal: OperationsJournal;
   /** Runs the workers until no context is processing and due, or the time is up. */
   drain(workers: Worker[], timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -68,19 +72,34 @@ export function testWorker(db: Kysely<Database>, options: RigWorkerOptions = {})
   });
 }
 
+/** A processor that forwards to one made later (the API's actions exist before the simulator's port does). */
+function forwardingProcessor(target: () => PaymentProcessor): PaymentProcessor {
+  return {
+    createCharge: (key, request, signal) => target().createCharge(key, request, signal),
+    getCharge: (key, signal) => target().getCharge(key, signal),
+    listCharges: (after, limit) => target().listCharges?.(after, limit) ?? Promise.resolve({ charges: [] }),
+  };
+}
+
 export async function startPaymentRig(): Promise<PaymentRig> {
-  const server = await startTestServer();
+  const forward: { to?: ProcessorClient } = {};
+  // The API's payment action reaches the simulator too: the admin API's reconcile and audit ask it.
+  const server = await startTestServer({ actions: defaultActions({ processor: forwardingProcessor(() => forward.to ?? chargingProcessor) }) });
   const processor = await startProcessor({ pool: server.database.pool, port: 0 });
   processor.faults.hangMs = 2 * CLIENT_TIMEOUT_MS;
   const client = new ProcessorClient({ baseUrl: processor.url, timeoutMs: CLIENT_TIMEOUT_MS });
+  forward.to = client;
+  const journal = new OperationsJournal({ db: server.database.db, logger: pino({ level: 'silent' }), flushMs: 20 });
   let made = 0;
   const rig: PaymentRig = {
     server,
     processor,
     client,
-    worker: (options = {}) => testWorker(server.database.db, { processor: client, workerId: `test-worker-${++made}`, ...options }),
+    journal,
+    worker: (options = {}) => testWorker(server.database.db, { processor: client, workerId: `test-worker-${++made}`, observePhase: journalPhases(journal), ...options }),
     drain: (workers, timeoutMs) => drainJobs(server.database.db, workers, timeoutMs),
     async close() {
+      await journal.close();
       await processor.close();
       await server.close();
     },
