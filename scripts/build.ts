@@ -9,3 +9,5 @@ execFileSync(process.execPath, [path.join('node_modules', 'typescript', 'bin', '
 // Read relative to the compiled modules: src/http/meta-routes.ts and src/db/migrate.ts.
 cpSync('openapi.yaml', path.join('dist', 'openapi.yaml'));
 cpSync(path.join('db', 'migrations'), path.join('dist', 'db', 'migrations'), { recursive: true });
+// The console's stylesheet, served beside its compiled modules (src/console/routes.ts).
+cpSync(path.join('src', 'console', 'page', 'console.css'), path.join('dist', 'src', 'console', 'page', 'console.css'));

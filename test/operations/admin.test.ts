@@ -5,6 +5,7 @@
 import test from 'ava';
 import { startPaymentRig, type PaymentRig } from '../helpers/payments.ts';
 import { ADMIN_TOKEN, at } from '../helpers/server.ts';
+import { parkPayment } from '../helpers/parked-payment.ts';
 
 let rig: PaymentRig;
 test.before(async () => {
@@ -25,28 +26,7 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
   }
 }
 
-async function parkedPayment(): Promise<{ id: string; path: string }> {
-  const tenant = rig.server.tenant;
-  const account = await tenant.createAccount('EUR');
-  const context = await tenant.createContext();
-  rig.processor.faults.refuseBeforeChargeRate = 1;
-  const accepted = await tenant.request('PUT', `/contexts/${context.id}`, {
-    headers: { 'if-match': context.etag },
-    body: { action: { type: 'payment', account, amount: 250, source: 'tok_ok' } },
-  });
-  if (accepted.status !== 202) throw new Error(`payment not accepted: ${accepted.status} ${accepted.text}`);
-  const replay = await tenant.request('PUT', `/contexts/${context.id}`, {
-    headers: { 'if-match': context.etag },
-    body: { action: { type: 'payment', account, amount: 250, source: 'tok_ok' } },
-  });
-  if (replay.headers.get('idempotent-replayed') !== 'true') throw new Error('the retry was not replayed');
-  const stale = await tenant.request('PUT', `/contexts/${context.id}`, { headers: { 'if-match': '"999"' }, body: { action: { type: 'deposit', account, amount: 1 } } });
-  if (stale.status !== 412) throw new Error(`expected 412, got ${stale.status}`);
-  const worker = rig.worker({ maxAttempts: 1 });
-  await worker.runOnce();
-  rig.processor.faults.refuseBeforeChargeRate = 0;
-  return { id: context.id, path: `/admin/tenants/${tenant.id}/contexts/${context.id}` };
-}
+const parkedPayment = () => parkPayment(rig);
 
 test.serial('a parked payment: found, its timeline, a stale retry refused, a retry that finishes it, all in the audit log', async (t) => {
   const { id, path } = await parkedPayment();
