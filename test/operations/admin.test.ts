@@ -131,3 +131,32 @@ test.serial('the charts: requests per minute by outcome and contexts by state', 
   t.true((at<number[]>(states.json, 'series', 'parked').at(-1) ?? 0) >= 1, states.text);
   t.true(at<boolean[]>(states.json, 'sampled').at(-1) === true);
 });
+
+test.serial('a failing webhook endpoint is listed; a delivery is re-delivered on its tag, refused on a stale one', async (t) => {
+  const { deliverDueWebhooks } = await import('../../src/webhooks/deliverer.ts');
+  const other = await rig.server.newTenant('hooks');
+  await other.request('POST', '/webhooks', { body: { url: 'http://127.0.0.1:59999/down' } });
+  const account = await other.createAccount('EUR');
+  const deposit = await other.deposit(account, 100);
+  t.is(deposit.status, 200, deposit.text);
+  await deliverDueWebhooks(rig.server.database.db, { timeoutMs: 500 });
+  const attention = await admin('GET', '/admin/attention');
+  const endpoint = at<{ url: string; failing: number }[]>(attention.json, 'failingEndpoints').find((e) => e.url === 'http://127.0.0.1:59999/down');
+  t.is(endpoint?.failing, 1);
+  const delivery = at<{ id: number; attempts: number; entityTag: string; contextId: string; _links: { redeliver: { href: string } } }[]>(attention.json, 'failingDeliveries').find(
+    (d) => d.contextId === at(deposit.json, 'id'),
+  );
+  if (!delivery) throw new Error('the failing delivery is not listed');
+  t.is(delivery.attempts, 1);
+  const seen = await admin('GET', `/admin/webhook-deliveries/${delivery.id}`);
+  t.is(seen.headers.get('etag'), delivery.entityTag);
+  t.is((await admin('POST', delivery._links.redeliver.href, { headers: { 'if-match': '"r2"' } })).status, 412);
+  const again = await admin('POST', delivery._links.redeliver.href, { headers: { 'if-match': delivery.entityTag }, body: { reason: 'endpoint fixed' } });
+  t.is(again.status, 200, again.text);
+  t.is(at<number>(again.json, 'attemptsBefore'), 1);
+  t.is(at<number>(again.json, 'delivery', 'attempts'), 0);
+  const timeline = await admin('GET', `/admin/tenants/${other.id}/contexts/${delivery.contextId}/timeline`);
+  const kinds = at<{ kind: string; outcome: string }[]>(timeline.json, 'entries').map((e) => `${e.kind}:${e.outcome}`);
+  t.true(kinds.includes('operator:redeliver: done'), kinds.join(' '));
+  t.true(kinds.includes('webhook:queued'), kinds.join(' '));
+});

@@ -34,7 +34,9 @@ export function minuteChart(title: string, data: MinuteSeries, names: readonly s
     width,
     height: 180,
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { size: 40 }],
+    axes: [{}, { size: 56 }],
+    // The legend names the lines; values under the cursor would make it jump as the mouse moves.
+    legend: { live: false },
     series: [{}, ...names.map((name) => ({ label: LABELS[name] ?? name, stroke: COLORS[name] ?? '#111827', width: 2, spanGaps: false, points: { show: true, size: 4 } }))],
   };
   new UPlot(options, [xs, ...ys], figure);

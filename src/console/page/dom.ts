@@ -46,6 +46,12 @@ export function short(id: string): string {
   return id.length > 13 ? `${id.slice(0, 8)}…` : id;
 }
 
+/** Long text cut to `length` characters, the whole of it in the tooltip. */
+export function clipped(text: string, length: number): Node {
+  if (text.length <= length) return document.createTextNode(text);
+  return h('span', { title: text }, `${text.slice(0, length - 1)}…`);
+}
+
 export function json(value: unknown): HTMLElement {
   return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
 }

@@ -1,8 +1,8 @@
 // The console's front page: find a context (by id, Idempotency-Key or tenant), what needs a
 // person (parked, stuck, failing webhooks, the last audit's findings), the charts, the audit log.
-import { ApiError, getJson, runAudit, type Attention, type AuditLogEntry, type MinuteSeries, type OperatorContext } from './api.js';
+import { act, ApiError, getJson, runAudit, type Attention, type AuditLogEntry, type MinuteSeries, type OperatorContext } from './api.js';
 import { minuteChart } from './charts.js';
-import { badge, h, replace, short, table, when } from './dom.js';
+import { badge, clipped, h, replace, short, table, when } from './dom.js';
 
 export const STATE_NAMES = ['open', 'processing', 'parked', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
 export const REQUEST_NAMES = ['replayed', 'precondition-failed', 'conflict'] as const;
@@ -15,10 +15,14 @@ function contextLink(context: OperatorContext): HTMLElement {
   return h('a', { href: contextHash(context), 'data-context': context.id }, h('code', {}, short(context.id)));
 }
 
-export function contextRows(contexts: OperatorContext[], empty: string): HTMLElement {
+/** Contexts as rows; `compact` (the attention lists, where every row is in the same state) leaves out tenant, state and recovery point. */
+export function contextRows(contexts: OperatorContext[], empty: string, compact = false): HTMLElement {
+  if (compact) {
+    return table(['Context', 'Action', 'Attempts', 'Last error', 'Updated'], contexts.map((c) => [contextLink(c), c.type ?? '—', String(c.attempts), clipped(c.lastError ?? '', 120), when(c.updatedAt)]), empty);
+  }
   return table(
     ['Context', 'Tenant', 'Action', 'State', 'Attempts', 'Recovery point', 'Last error', 'Updated'],
-    contexts.map((c) => [contextLink(c), c.tenantName, c.type ?? '—', badge(c.state), String(c.attempts), c.recoveryPoint ?? '—', c.lastError ?? '', when(c.updatedAt)]),
+    contexts.map((c) => [contextLink(c), c.tenantName, c.type ?? '—', badge(c.state), String(c.attempts), c.recoveryPoint ?? '—', clipped(c.lastError ?? '', 90), when(c.updatedAt)]),
     empty,
   );
 }
@@ -62,16 +66,35 @@ export async function attentionView(onChange: () => void): Promise<HTMLElement> 
   const findings = a.lastAudit
     ? table(['Kind', 'Action', 'Key / context', 'Charge'], a.lastAudit.findings.map((f) => [String(f['kind']), String(f['type'] ?? ''), String(f['contextId'] ?? f['key'] ?? ''), String(f['chargeId'] ?? '')]), `No findings in the audit of ${new Date(a.lastAudit.at).toLocaleString()}.`)
     : h('p', { class: 'empty' }, 'No audit has run yet.');
+  const redeliver = (href: string, tag: string, button: HTMLElement) => {
+    button.setAttribute('disabled', '');
+    act(href, tag, '').then(onChange, (error: unknown) => {
+      button.removeAttribute('disabled');
+      alert(error instanceof ApiError && error.status === 412 ? 'That delivery changed since the page showed it; look again.' : (error as Error).message);
+      onChange();
+    });
+  };
+  const deliveries = table(
+    ['Delivery', 'Endpoint', 'Attempts', 'Last error', ''],
+    a.failingDeliveries.map((d) => {
+      const link = d._links['redeliver'];
+      const button = h('button', { type: 'button', class: 'quiet', 'data-action': 'redeliver' }, 'Re-deliver');
+      if (link) button.addEventListener('click', () => redeliver(link.href, d.entityTag, button));
+      return [d.contextId ? h('a', { href: `#/tenants/${d.tenantId}/contexts/${d.contextId}` }, `#${d.id}`) : `#${d.id}`, d.url, String(d.attempts), clipped(d.lastError ?? '', 60), link ? button : null];
+    }),
+    'No delivery is failing.',
+  );
   return h(
     'section',
     { class: 'attention', id: 'attention' },
     h('h2', {}, 'Needs attention'),
     h('h3', {}, `Parked jobs (${a.parked.length})`),
-    contextRows(a.parked, 'No job is parked.'),
+    contextRows(a.parked, 'No job is parked.', true),
     h('h3', {}, `Processing for more than ${Math.round(a.stuckAfterSeconds / 60)} min (${a.stuck.length})`),
-    contextRows(a.stuck, 'Nothing is stuck.'),
+    contextRows(a.stuck, 'Nothing is stuck.', true),
     h('h3', {}, `Failing webhook endpoints (${a.failingEndpoints.length})`),
-    table(['Endpoint', 'Tenant', 'Failing deliveries', 'Since', 'Last error'], a.failingEndpoints.map((e) => [e.url, short(e.tenantId), String(e.failing), when(e.oldest), e.lastError ?? '']), 'Every endpoint is taking its deliveries.'),
+    table(['Endpoint', 'Failing', 'Since', 'Last error'], a.failingEndpoints.map((e) => [e.url, String(e.failing), when(e.oldest), clipped(e.lastError ?? '', 90)]), 'Every endpoint is taking its deliveries.'),
+    a.failingDeliveries.length > 0 ? deliveries : null,
     h('h3', {}, 'Reconciliation findings'),
     findings,
     audit,
