@@ -2,7 +2,7 @@
 // application over its own Postgres pool, with its own action types and its own authentication.
 // It builds the same router as the service (createContextRouter in app.ts), so the protocol —
 // preconditions, replays, Idempotency-Key, long-poll — is the service's, not a copy of it.
-import type Router from '@koa/router';
+import Router from '@koa/router';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa, { type Context, type Middleware } from 'koa';
 import type { Kysely } from 'kysely';
@@ -21,6 +21,12 @@ import type { Database } from './db/schema.ts';
 import { apiKeyAuthentication, BEARER_CHALLENGE, unauthorized, type TenantState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
 import { generateApiKey, hashApiKey } from './tenants/api-keys.ts';
+import { consoleRoutes } from './console/routes.ts';
+import { journalRequests } from './http/request-journal.ts';
+import { routeResolver } from './http/route-template.ts';
+import { OperationsJournal } from './operations/journal.ts';
+import { journalPhases } from './operations/phase-events.ts';
+import { adminRoutes } from './operations/routes.ts';
 import { findTenantByKeyHash, insertTenant } from './tenants/repository.ts';
 
 /**
@@ -113,6 +119,17 @@ export interface ContextEngine {
   readonly handler: (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
   /** The schema the engine's tables are in. */
   readonly schema: string;
+  /**
+   * Where the engine records, in batches, each write request on /contexts and each phase its
+   * workers run: the timelines and charts of the operator console. Flushed by close().
+   */
+  readonly journal: OperationsJournal;
+  /**
+   * The admin API (`<prefix>/admin/…`) and the operator console (`<prefix>/console`), for the
+   * given admin credential — never a tenant key; your own authentication does not apply to them.
+   * Mount with `routes()` and `allowedMethods()`; docs/console.md.
+   */
+  operationsRouter(options: { adminToken: string }): Router;
   /** Closes the long-poll LISTEN connection (and the engine's own pool, with `schema`); the host's pool stays the host's to end. */
   close(): Promise<void>;
 }
@@ -165,8 +182,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
   const authenticate: Authenticate = options.authenticate ?? apiKeyAuthentication(db);
   const challenge = options.challenge ?? (builtIn ? BEARER_CHALLENGE : null);
   const problems = problemMiddleware(logger);
-  const middleware: Middleware = (ctx, next) => {
-    if (!enginePath.test(ctx.path)) return next();
+  const guarded: Middleware = (ctx, next) => {
     return problems(ctx, async () => {
       const tenant = await authenticate(ctx);
       if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '', challenge);
@@ -174,6 +190,10 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
       await next();
     });
   };
+
+  const journal = new OperationsJournal({ db, logger: logger.child({ role: 'journal' }) });
+  const journaled = journalRequests(journal, routeResolver([router]));
+  const middleware: Middleware = (ctx, next) => (enginePath.test(ctx.path) ? journaled(ctx, () => guarded(ctx, next)) : next());
 
   const inner = new Koa();
   inner.use(middleware).use(router.routes()).use(router.allowedMethods());
@@ -199,6 +219,16 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
     actions,
     db,
     schema,
+    journal,
+    operationsRouter({ adminToken }) {
+      if (adminToken.length < 16) throw new TypeError('operationsRouter: the admin token must be at least 16 characters long');
+      const operations = new Router();
+      // Its own problem+json answers: the host's error handling knows nothing of ProblemError.
+      operations.use(problems);
+      const admin = adminRoutes({ db, adminToken, actions, logger, basePath: prefix, observePhase: journalPhases(journal), ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}) });
+      operations.use(admin.routes(), admin.allowedMethods(), consoleRoutes(prefix).routes());
+      return operations;
+    },
     async migrate() {
       return migrate(pool, { schema });
     },
@@ -208,6 +238,7 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
         basePath: prefix,
         notifier: (notifier ??= JobNotifier.forPool(pool, logger, options.listenUrl)),
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
+        observePhase: journalPhases(journal),
         ...workerOptions,
         db,
         actions,
@@ -217,10 +248,12 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
         repair: true,
         logger,
         basePath: prefix,
+        observePhase: journalPhases(journal),
         ...reconcileOptions,
         ...(options.onTerminalState ? { onTerminalState: options.onTerminalState } : {}),
       }),
     async close() {
+      await journal.close();
       await listener.close();
       await notifier?.close();
       if (ownPool) {

@@ -75,6 +75,8 @@ export { failpointNames } from './phases/failpoints.ts';
 export { runWebhookDeliverer, deliverDueWebhooks, type RunDelivererOptions } from './webhooks/deliverer.ts';
 export { enqueueWebhookEvent } from './webhooks/outbox.ts';
 export { runKeySweeper } from './idempotency/sweeper.ts';
+export { runOperationsSampler, sampleContextStates, DEFAULT_OPERATIONS_RETENTION_DAYS, type SamplerOptions } from './operations/sampler.ts';
+export { OperationsJournal, type JournalEvent } from './operations/journal.ts';
 export { depositAction, transferAction } from './ledger/actions.ts';
 export { createPaymentAction, type PaymentActionOptions } from './payments/action.ts';
 export { migrate } from './db/migrate.ts';

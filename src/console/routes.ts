@@ -30,16 +30,16 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
 ].join('; ');
 
-const html = `<!doctype html>
+const html = (root: string): string => `<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Operator console — idempotence service</title>
-    <link rel="stylesheet" href="${CONSOLE_PATH}/uplot.css">
-    <link rel="stylesheet" href="${CONSOLE_PATH}/console.css">
-    <script src="${CONSOLE_PATH}/uplot.js"></script>
-    <script type="module" src="${CONSOLE_PATH}/app.js"></script>
+    <link rel="stylesheet" href="${root}/uplot.css">
+    <link rel="stylesheet" href="${root}/console.css">
+    <script src="${root}/uplot.js"></script>
+    <script type="module" src="${root}/app.js"></script>
   </head>
   <body>
     <noscript>The console needs JavaScript. Everything it shows is in the admin API (/admin/…, see /docs).</noscript>
@@ -74,20 +74,25 @@ function staticAsset(name: string): { file: string; type: string } | undefined {
   return undefined;
 }
 
-export function consoleRoutes(): Router {
+/**
+ * GET <basePath>/console and its files. The page finds the admin API beside itself
+ * (<basePath>/admin), so a host may mount both under a prefix of its own.
+ */
+export function consoleRoutes(basePath = ''): Router {
   const router = new Router();
+  const root = `${basePath}${CONSOLE_PATH}`;
   const headers = (ctx: RouterContext) => {
     ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.set('Cache-Control', 'no-cache');
   };
-  router.get(CONSOLE_PATH, (ctx) => {
+  router.get(root, (ctx) => {
     headers(ctx);
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = html;
+    ctx.body = html(root);
   });
-  router.get(`${CONSOLE_PATH}/:asset`, async (ctx) => {
+  router.get(`${root}/:asset`, async (ctx) => {
     const asset = ctx.params['asset'] ?? '';
     headers(ctx);
     const module = /^([a-z]+)\.js$/.exec(asset)?.[1];

@@ -23,7 +23,8 @@ export function journalRequests(journal: OperationsJournal, route: RouteResolver
     journal.record({
       tenantId: tenant.id,
       contextId,
-      at: new Date(),
+      // When the request arrived: it reads before the state change it made, which is stamped at its transaction's start.
+      at: new Date(Date.now() - Number(elapsedNs / 1_000_000n)),
       kind: 'request',
       outcome: requestOutcome({ method: ctx.method, route: template, status, replayed }),
       detail: { method: ctx.method, route: template, status, replayed, keyed: ctx.get('Idempotency-Key') !== '', ms: Math.round(Number(elapsedNs) / 1e5) / 10 },

@@ -22,12 +22,13 @@ export const LOG_REDACT_PATHS = [
 ];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const CONTEXT_LOCATION = /^\/contexts\/([0-9a-f-]{36})$/i;
+// Under a host's prefix too (/api/contexts/…): the engine's paths end the same way.
+const CONTEXT_LOCATION = /\/contexts\/([0-9a-f-]{36})$/i;
 
-/** The context a request was about: the `:id` of /contexts/:id, or the one a POST created. */
+/** The context a request was about: the `:id` of …/contexts/:id, or the one a POST created. */
 export function requestContextId(route: string, path: string, location: string): string | undefined {
-  if (route === '/contexts/:id') {
-    const id = path.split('/')[2];
+  if (route.endsWith('/contexts/:id')) {
+    const id = path.split('/').at(-1);
     return id !== undefined && UUID.test(id) ? id.toLowerCase() : undefined;
   }
   return CONTEXT_LOCATION.exec(location)?.[1]?.toLowerCase();

@@ -6,7 +6,7 @@
 //   428                                   precondition-required (RFC 6585 §3: no If-Match / If-None-Match)
 //   409                                   conflict (another request holds the context, or its state refuses)
 //   202                                   accepted (an asynchronous action: a worker finishes it)
-//   2xx on POST /contexts                 created (an open context, nothing executed yet)
+//   2xx on POST …/contexts                created (an open context, nothing executed yet)
 //   2xx on DELETE                         cancelled
 //   other 2xx                             executed
 //   429                                   rate-limited
@@ -52,6 +52,6 @@ export function requestOutcome(request: AnsweredRequest): RequestOutcome {
   if (status >= 400) return 'refused';
   if (status === 202) return 'accepted';
   if (request.method === 'DELETE') return 'cancelled';
-  if (request.method === 'POST' && request.route === '/contexts') return 'created';
+  if (request.method === 'POST' && request.route.endsWith('/contexts')) return 'created';
   return 'executed';
 }

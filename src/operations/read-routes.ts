@@ -41,7 +41,7 @@ function uuidQuery(query: Query, name: string): string | undefined {
   return value?.toLowerCase();
 }
 
-export function readRoutes(router: Router, db: Kysely<Database>, actions: ActionRegistry): void {
+export function readRoutes(router: Router, db: Kysely<Database>, actions: ActionRegistry, base = ADMIN_BASE): void {
   router.get('/contexts', async (ctx) => {
     const id = uuidQuery(ctx.query, 'id');
     const tenant = uuidQuery(ctx.query, 'tenant');
@@ -65,11 +65,11 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
     const items = rows.slice(0, page.limit);
     const last = items.at(-1);
     const params = { id, idempotencyKey, tenant, state, limit: page.limit };
-    const links: Links = { self: link(`${ADMIN_BASE}/contexts${queryString(params)}`) };
+    const links: Links = { self: link(`${base}/contexts${queryString(params)}`) };
     if (rows.length > page.limit && last && id === undefined && idempotencyKey === undefined) {
-      links['next'] = link(`${ADMIN_BASE}/contexts${queryString({ ...params, cursor: encodeCursor(last.seq) })}`);
+      links['next'] = link(`${base}/contexts${queryString({ ...params, cursor: encodeCursor(last.seq) })}`);
     }
-    send(ctx, { items: items.map((row) => renderOperatorContext(row)), _links: links });
+    send(ctx, { items: items.map((row) => renderOperatorContext(row, false, base)), _links: links });
   });
 
   router.get('/tenants/:tenantId/contexts/:id/timeline', async (ctx) => {
@@ -79,14 +79,14 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
     if (!row) throw new ProblemError('not-found', `Tenant ${tenantId} has no context ${id}.`);
     const deliveries = await contextDeliveries(db, row.tenant_id, row.id);
     const entries = await contextTimeline(db, row, deliveries);
-    const self = adminContextPath(row.tenant_id, row.id);
-    send(ctx, { context: renderOperatorContext(row, true), entries, deliveries: deliveries.map(renderDelivery), _links: { self: link(`${self}/timeline`), context: link(self) } });
+    const self = adminContextPath(row.tenant_id, row.id, base);
+    send(ctx, { context: renderOperatorContext(row, true, base), entries, deliveries: deliveries.map((delivery) => renderDelivery(delivery, base)), _links: { self: link(`${self}/timeline`), context: link(self) } });
   });
 
   router.get('/attention', async (ctx) => {
     const stuckAfterSeconds = wholeNumber(ctx.query, 'stuckAfterSeconds', DEFAULT_STUCK_AFTER_SECONDS, 30 * 86_400);
     const limit = wholeNumber(ctx.query, 'limit', 50, 500);
-    send(ctx, renderAttention(await needsAttention(db, { stuckAfterSeconds, limit }), stuckAfterSeconds));
+    send(ctx, renderAttention(await needsAttention(db, { stuckAfterSeconds, limit }), stuckAfterSeconds, base));
   });
 
   router.get('/audit-log', async (ctx) => {
@@ -96,8 +96,8 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
     const rows = await query.execute();
     const items = rows.slice(0, page.limit);
     const last = items.at(-1);
-    const links: Links = { self: link(`${ADMIN_BASE}/audit-log${queryString({ limit: page.limit })}`) };
-    if (rows.length > page.limit && last) links['next'] = link(`${ADMIN_BASE}/audit-log${queryString({ limit: page.limit, cursor: encodeCursor(last.id) })}`);
+    const links: Links = { self: link(`${base}/audit-log${queryString({ limit: page.limit })}`) };
+    if (rows.length > page.limit && last) links['next'] = link(`${base}/audit-log${queryString({ limit: page.limit, cursor: encodeCursor(last.id) })}`);
     send(ctx, {
       items: items.map((row) => ({
         id: row.id, at: row.at.toISOString(), actor: row.actor, action: row.action, tenantId: row.tenant_id, target: row.target,

@@ -6,14 +6,15 @@ import type { Attention, FailingEndpointRow } from './attention.ts';
 import { isUnheld, operatorState, type OperatorContextRow } from './contexts.ts';
 import type { DeliveryRow } from './timeline.ts';
 
+/** Where the admin API is mounted: /admin in the service; `<prefix>/admin` in a host that mounts it under a prefix. */
 export const ADMIN_BASE = '/admin';
 
-export function adminContextPath(tenantId: string, id: string): string {
-  return `${ADMIN_BASE}/tenants/${tenantId}/contexts/${id}`;
+export function adminContextPath(tenantId: string, id: string, base = ADMIN_BASE): string {
+  return `${base}/tenants/${tenantId}/contexts/${id}`;
 }
 
-export function adminDeliveryPath(id: number): string {
-  return `${ADMIN_BASE}/webhook-deliveries/${id}`;
+export function adminDeliveryPath(id: number, base = ADMIN_BASE): string {
+  return `${base}/webhook-deliveries/${id}`;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString());
@@ -24,8 +25,8 @@ function actionType(action: unknown): string | null {
 }
 
 /** The summary of a context in lists; `detail` adds what it holds (action, result, outputs). */
-export function renderOperatorContext(row: OperatorContextRow, detail = false): Record<string, unknown> {
-  const self = adminContextPath(row.tenant_id, row.id);
+export function renderOperatorContext(row: OperatorContextRow, detail = false, base = ADMIN_BASE): Record<string, unknown> {
+  const self = adminContextPath(row.tenant_id, row.id, base);
   const state = operatorState(row);
   const links: Links = { self: link(self), timeline: link(`${self}/timeline`) };
   if (state === 'parked' && isUnheld(row)) links['retry'] = link(`${self}/retry`, 'POST with If-Match: run the job again now, attempts from zero');
@@ -55,10 +56,10 @@ export function renderOperatorContext(row: OperatorContextRow, detail = false): 
   };
 }
 
-export function renderDelivery(row: DeliveryRow): Record<string, unknown> {
-  const self = adminDeliveryPath(row.id);
+export function renderDelivery(row: DeliveryRow, base = ADMIN_BASE): Record<string, unknown> {
+  const self = adminDeliveryPath(row.id, base);
   const links: Links = { self: link(self), redeliver: link(`${self}/redeliver`, 'POST with If-Match: send it again now, attempts from zero') };
-  if (row.context_id) links['context'] = link(adminContextPath(row.tenant_id, row.context_id));
+  if (row.context_id) links['context'] = link(adminContextPath(row.tenant_id, row.context_id, base));
   return {
     id: row.id,
     tenantId: row.tenant_id,
@@ -81,14 +82,14 @@ function renderEndpoint(row: FailingEndpointRow): Record<string, unknown> {
   return { tenantId: row.tenant_id, endpointId: row.endpoint_id, url: row.url, failing: row.failing, oldest: row.oldest.toISOString(), lastError: row.last_error };
 }
 
-export function renderAttention(attention: Attention, stuckAfterSeconds: number): Record<string, unknown> {
+export function renderAttention(attention: Attention, stuckAfterSeconds: number, base = ADMIN_BASE): Record<string, unknown> {
   return {
     stuckAfterSeconds,
-    parked: attention.parked.map((row) => renderOperatorContext(row)),
-    stuck: attention.stuck.map((row) => renderOperatorContext(row)),
+    parked: attention.parked.map((row) => renderOperatorContext(row, false, base)),
+    stuck: attention.stuck.map((row) => renderOperatorContext(row, false, base)),
     failingEndpoints: attention.failingEndpoints.map(renderEndpoint),
-    failingDeliveries: attention.failingDeliveries.map(renderDelivery),
+    failingDeliveries: attention.failingDeliveries.map((row) => renderDelivery(row, base)),
     lastAudit: attention.lastAudit ? { at: attention.lastAudit.at.toISOString(), findings: attention.lastAudit.findings } : null,
-    _links: { self: link(`${ADMIN_BASE}/attention`), audit: link(`${ADMIN_BASE}/audits`, 'POST: run every action audit now') },
+    _links: { self: link(`${base}/attention`), audit: link(`${base}/audits`, 'POST: run every action audit now') },
   };
 }

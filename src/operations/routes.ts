@@ -20,7 +20,7 @@ import type { ActionVerdict, OperatorRequest } from './actions.ts';
 import { reconcileJob, redeliverWebhook, retryParkedJob, runAudit } from './actions.ts';
 import { readRoutes } from './read-routes.ts';
 import { findOperatorContext } from './contexts.ts';
-import { adminContextPath, renderDelivery, renderOperatorContext } from './representation.ts';
+import { ADMIN_BASE, adminContextPath, renderDelivery, renderOperatorContext } from './representation.ts';
 import { findDelivery } from './timeline.ts';
 import type { PhaseObservation } from '../phases/runner.ts';
 
@@ -32,6 +32,8 @@ export interface AdminRouteDeps {
   limits?: RequestLimits;
   onTerminalState?: TerminalStateHook;
   observePhase?: (observation: PhaseObservation) => void;
+  /** A host's mount path ('' at the root): the API is then at `<basePath>/admin`. */
+  basePath?: string;
 }
 
 const actionBody = bodyValidator<{ operator?: string; reason?: string }>({
@@ -78,14 +80,15 @@ function answer<T>(ctx: RouterContext, verdict: ActionVerdict<T>, what: string, 
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Router {
-  const router = new Router({ prefix: '/admin' });
+  const base = `${deps.basePath ?? ''}${ADMIN_BASE}`;
+  const router = new Router({ prefix: base });
   const { db } = deps;
   router.use((ctx, next) => asAdministrator(ctx, deps.adminToken, deps.limits, next));
-  readRoutes(router, db, deps.actions);
+  readRoutes(router, db, deps.actions, base);
 
   const contextAfter = async (tenantId: string, id: string) => {
     const row = await findOperatorContext(db, tenantId, id);
-    return row ? renderOperatorContext(row, true) : null;
+    return row ? renderOperatorContext(row, true, base) : null;
   };
   router.post('/tenants/:tenantId/contexts/:id/retry', async (ctx) => {
     const tenantId = uuidParam(ctx.params['tenantId'], 'Tenant');
@@ -110,7 +113,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const verdict = await redeliverWebhook(db, await operatorRequest(ctx), id);
     await answer(ctx, verdict, `webhook delivery ${id}`, async (value) => {
       const row = await findDelivery(db, id);
-      return { outcome: 'due-now', ...value, delivery: row ? renderDelivery(row) : null };
+      return { outcome: 'due-now', ...value, delivery: row ? renderDelivery(row, base) : null };
     });
   });
   router.post('/audits', async (ctx) => {
@@ -128,14 +131,14 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     if (!row) throw new ProblemError('not-found', `Tenant ${tenantId} has no context ${id}.`);
     // The row's tag: what an action's If-Match is compared with (the representation also shows
     // the time-derived state, which the row's tag does not follow — hence no-cache, revalidated).
-    sendConditionalRead(ctx, JSON.stringify(renderOperatorContext(row, true)), rowEntityTag(row.row_tag));
-    ctx.set('Content-Location', adminContextPath(tenantId, id));
+    sendConditionalRead(ctx, JSON.stringify(renderOperatorContext(row, true, base)), rowEntityTag(row.row_tag));
+    ctx.set('Content-Location', adminContextPath(tenantId, id, base));
   });
   router.get('/webhook-deliveries/:id', async (ctx) => {
     const text = ctx.params['id'] ?? '';
     const row = /^\d{1,15}$/.test(text) ? await findDelivery(db, Number(text)) : undefined;
     if (!row) throw new ProblemError('not-found', `There is no webhook delivery "${text}".`);
-    sendConditionalRead(ctx, JSON.stringify(renderDelivery(row)), rowEntityTag(row.row_tag));
+    sendConditionalRead(ctx, JSON.stringify(renderDelivery(row, base)), rowEntityTag(row.row_tag));
   });
   return router;
 }

@@ -19,6 +19,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The admin API, beside the page: /admin for /console, /ops/admin for a host's /ops/console. */
+export const ADMIN = `${location.pathname.replace(/\/console\/?$/, '')}/admin`;
+
 const TOKEN_KEY = 'idempotence-admin-token';
 const OPERATOR_KEY = 'idempotence-operator';
 
@@ -72,7 +75,7 @@ export async function act<T>(path: string, ifMatch: string, reason: string): Pro
 
 export async function runAudit<T>(reason: string): Promise<T> {
   const operator = operatorName().trim();
-  return (await (await call('POST', '/admin/audits', {}, { ...(operator ? { operator } : {}), ...(reason ? { reason } : {}) })).json()) as T;
+  return (await (await call('POST', `${ADMIN}/audits`, {}, { ...(operator ? { operator } : {}), ...(reason ? { reason } : {}) })).json()) as T;
 }
 
 export interface Link {

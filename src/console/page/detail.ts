@@ -1,7 +1,7 @@
 // One context: what it is now, its timeline (requests, phases, operator actions, webhooks), and
 // the actions that apply — each sent with the entity tag this view was drawn from, so an action
 // on a page that has gone stale is refused (412) and the view is drawn again from the new row.
-import { act, ApiError, getJson, type Delivery, type OperatorContext, type Timeline, type TimelineEntry } from './api.js';
+import { act, ADMIN, ApiError, getJson, type Delivery, type OperatorContext, type Timeline, type TimelineEntry } from './api.js';
 import { badge, h, json, replace, table, when } from './dom.js';
 
 function describe(entry: TimelineEntry): string {
@@ -40,7 +40,7 @@ export function contextDetail(tenantId: string, id: string): DetailView {
   const element = h('section', { class: 'detail', id: 'context-detail' });
   const message = h('p', { class: 'message', role: 'status' });
   const reason = h('input', { type: 'text', placeholder: 'reason (goes to the audit log)', 'aria-label': 'reason' });
-  const path = `/admin/tenants/${tenantId}/contexts/${id}`;
+  const path = `${ADMIN}/tenants/${tenantId}/contexts/${id}`;
 
   const say = (text: string, kind: 'ok' | 'error') => {
     message.textContent = text;
