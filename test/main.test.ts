@@ -9,7 +9,7 @@ import test from 'ava';
 import { createTestDatabase } from './helpers/database.ts';
 import { at, send } from './helpers/server.ts';
 
-test('npm start prints a URL, a dev key and a curl line that works; a second start prints the same key', async (t) => {
+test('npm start prints a URL, a dev key, a curl line that works and the operator console; a second start prints the same key', async (t) => {
   const database = await createTestDatabase(1);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'idem-main-'));
   const start = async (): Promise<{ base: string; key: string; curl: string; stop: () => Promise<void>; output: () => string }> => {
@@ -31,7 +31,9 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     }
     const base = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
     const key = /Dev API key \(tenant "dev"\): (\S+)/.exec(output)?.[1] ?? '';
-    const curl = output.slice(output.indexOf('curl ')).replace(/\\\n\s*/g, '').trim();
+    // The curl line: from `curl ` to the end of its `-d '…'` line (the console's lines follow it).
+    const curlStart = output.indexOf('curl ');
+    const curl = output.slice(curlStart, output.indexOf("'\n", output.indexOf(" -d '", curlStart)) + 1).replace(/\\\n\s*/g, '').trim();
     const stop = async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -74,10 +76,19 @@ test('npm start prints a URL, a dev key and a curl line that works; a second sta
     });
     t.is(reconciled.status, 0, reconciled.stdout + reconciled.stderr);
     t.regex(reconciled.stdout, /unresolved: 0/);
+    // The operator console's address, with a development admin token that works for the admin API.
+    const consoleUrl = /Operator console: (\S+)/.exec(first.output())?.[1] ?? '';
+    const adminToken = /Admin token \(ADMIN_TOKEN, made for development\): (\S+)/.exec(first.output())?.[1] ?? '';
+    t.is(consoleUrl, `${first.base}/console#token=${adminToken}`);
+    t.is((await send(first.base, 'GET', '/console')).status, 200);
+    const found = await send(first.base, 'GET', `/admin/contexts?id=${id}`, { key: adminToken });
+    t.is(at(found.json, 'items', 0, 'state'), 'succeeded', found.text);
+    t.is((await send(first.base, 'GET', `/admin/contexts?id=${id}`, { key: first.key })).status, 401, 'a tenant key is not an admin token');
     t.notRegex(first.output(), /Warning|MaxListeners|\n\s+at /, `a newcomer's first screen has no warning or stack trace:\n${first.output()}`);
     await first.stop();
     const second = await start();
     t.is(second.key, first.key, 'the dev key survives a restart');
+    t.true(second.output().includes(`#token=${adminToken}`), 'so does the admin token');
     t.is((await send(second.base, 'GET', '/accounts', { key: second.key })).status, 200);
     await second.stop();
   } finally {

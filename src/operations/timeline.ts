@@ -75,6 +75,10 @@ export async function contextTimeline(db: Kysely<Database>, context: OperatorCon
       detail: { delivery: delivery.id, eventType: delivery.event_type, url: delivery.url, attempts: delivery.attempts, lastError: delivery.last_error },
     });
   }
-  // Stable: entries at the same instant keep the order above (created first, finished after its request).
-  return entries.map((entry, index) => ({ entry, index })).sort((a, b) => a.entry.at.localeCompare(b.entry.at) || a.index - b.index).map(({ entry }) => entry);
+  // At the same instant (to the millisecond) a request comes before the creation or ending it made.
+  const rank = (kind: TimelineEntry['kind']) => (kind === 'created' ? 1 : kind === 'finished' ? 2 : kind === 'webhook' ? 3 : 0);
+  return entries
+    .map((entry, index) => ({ entry, index }))
+    .sort((a, b) => a.entry.at.localeCompare(b.entry.at) || rank(a.entry.kind) - rank(b.entry.kind) || a.index - b.index)
+    .map(({ entry }) => entry);
 }

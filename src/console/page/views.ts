@@ -74,13 +74,14 @@ export async function attentionView(onChange: () => void): Promise<HTMLElement> 
       onChange();
     });
   };
+  const SHOWN = 8;
   const deliveries = table(
-    ['Delivery', 'Endpoint', 'Attempts', 'Last error', ''],
-    a.failingDeliveries.map((d) => {
+    ['Delivery', 'Attempts', 'Next attempt', 'Last error', ''],
+    a.failingDeliveries.slice(0, SHOWN).map((d) => {
       const link = d._links['redeliver'];
       const button = h('button', { type: 'button', class: 'quiet', 'data-action': 'redeliver' }, 'Re-deliver');
       if (link) button.addEventListener('click', () => redeliver(link.href, d.entityTag, button));
-      return [d.contextId ? h('a', { href: `#/tenants/${d.tenantId}/contexts/${d.contextId}` }, `#${d.id}`) : `#${d.id}`, d.url, String(d.attempts), clipped(d.lastError ?? '', 60), link ? button : null];
+      return [d.contextId ? h('a', { href: `#/tenants/${d.tenantId}/contexts/${d.contextId}` }, `#${d.id}`) : `#${d.id}`, String(d.attempts), d.nextAttemptAt ? when(d.nextAttemptAt) : 'none: out of attempts', clipped(d.lastError ?? '', 60), link ? button : null];
     }),
     'No delivery is failing.',
   );
@@ -94,6 +95,7 @@ export async function attentionView(onChange: () => void): Promise<HTMLElement> 
     contextRows(a.stuck, 'Nothing is stuck.', true),
     h('h3', {}, `Failing webhook endpoints (${a.failingEndpoints.length})`),
     table(['Endpoint', 'Failing', 'Since', 'Last error'], a.failingEndpoints.map((e) => [e.url, String(e.failing), when(e.oldest), clipped(e.lastError ?? '', 90)]), 'Every endpoint is taking its deliveries.'),
+    a.failingDeliveries.length > 0 ? h('h3', {}, `Failing deliveries${a.failingDeliveries.length > SHOWN ? ` (the ${SHOWN} most tried of ${a.failingDeliveries.length}${a.failingDeliveries.length >= 50 ? '+' : ''})` : ''}`) : null,
     a.failingDeliveries.length > 0 ? deliveries : null,
     h('h3', {}, 'Reconciliation findings'),
     findings,
