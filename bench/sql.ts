@@ -43,9 +43,9 @@ export const SQL = {
   recordExecution: statement(
     `with "recorded" as (update "contexts" set "state" = $1, "version" = $2, "action" = $3, "fingerprint" = $4, "result" = $5,
      "error" = $6, "response_status" = $7, "response_body" = $8, "updated_at" = now()
-     where "tenant_id" = $9 and "id" = $10 and "version" = $11 returning "tenant_id"),
-     "queued" as (insert into "webhook_deliveries" ("tenant_id", "endpoint_id", "event_id", "event_type", "payload")
-     select "e"."tenant_id", "e"."id", $12 as "event_id", $13 as "event_type", $14 as "payload" from "webhook_endpoints" as "e"
+     where "tenant_id" = $9 and "id" = $10 and "version" = $11 returning "tenant_id", "id"),
+     "queued" as (insert into "webhook_deliveries" ("tenant_id", "endpoint_id", "event_id", "event_type", "payload", "context_id")
+     select "e"."tenant_id", "e"."id", $12 as "event_id", $13 as "event_type", $14 as "payload", "r"."id" as "context_id" from "webhook_endpoints" as "e"
      inner join "recorded" as "r" on "r"."tenant_id" = "e"."tenant_id" returning "endpoint_id")
      select count(*) as "recorded" from "recorded"`,
     'state', 'version', 'action', 'fingerprint', 'result', 'error', 'status', 'body', 'tenant', 'context', 'expectedVersion',

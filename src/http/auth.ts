@@ -14,10 +14,10 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', METRICS_PATH, DOCS_P
 /** Paths that check their own credentials (the admin token). */
 const SELF_AUTHENTICATED_PATHS = new Set(['/tenants']);
 /** Under these the admin API checks the admin token, and the console's page and scripts hold no data. */
-const SELF_AUTHENTICATED_PREFIXES = ['/admin/', '/console'];
+const SELF_AUTHENTICATED_PREFIXES = ['/admin/', '/console/'];
 
 function authenticatesItself(path: string): boolean {
-  return PUBLIC_PATHS.has(path) || SELF_AUTHENTICATED_PATHS.has(path) || SELF_AUTHENTICATED_PREFIXES.some((prefix) => path.startsWith(prefix));
+  return PUBLIC_PATHS.has(path) || SELF_AUTHENTICATED_PATHS.has(path) || path === '/console' || SELF_AUTHENTICATED_PREFIXES.some((prefix) => path.startsWith(prefix));
 }
 
 export interface AuthState {

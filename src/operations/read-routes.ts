@@ -50,6 +50,9 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
     if (state !== undefined && !(OPERATOR_STATES as readonly string[]).includes(state)) {
       throw new ProblemError('invalid-parameter', `"state" must be one of ${OPERATOR_STATES.join(', ')}.`);
     }
+    if (state !== undefined && (id !== undefined || idempotencyKey !== undefined)) {
+      throw new ProblemError('invalid-parameter', '"state" narrows a tenant\'s list ("tenant"); an id or an Idempotency-Key finds the context whatever its state.');
+    }
     if (id === undefined && idempotencyKey === undefined && tenant === undefined) {
       throw new ProblemError('invalid-parameter', 'Find contexts by "id", by "idempotencyKey" or by "tenant" (with "state" to narrow a tenant\'s list).');
     }
@@ -119,6 +122,6 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
   router.get('/tenants', async (ctx) => {
     const rows = await db.selectFrom('tenants').select(['id', 'name', 'created_at']).orderBy('created_at').limit(1000).execute();
     const types = [...actions.asynchronous().keys()];
-    send(ctx, { items: rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at.toISOString() })), asynchronousActions: types });
+    send(ctx, { items: rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at.toISOString() })), asynchronousActions: types, _links: { self: link(`${base}/tenants`) } });
   });
 }

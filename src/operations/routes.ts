@@ -13,14 +13,13 @@ import { requireJsonBody } from '../http/json-body.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { ProblemError } from '../http/problems.ts';
 import type { RequestLimits } from '../http/rate-limits.ts';
-import { sendConditionalRead } from '../http/respond.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { rowCondition, rowEntityTag } from '../protocol/operator-preconditions.ts';
 import type { ActionVerdict, OperatorRequest } from './actions.ts';
 import { reconcileJob, redeliverWebhook, retryParkedJob, runAudit } from './actions.ts';
 import { readRoutes } from './read-routes.ts';
 import { findOperatorContext } from './contexts.ts';
-import { ADMIN_BASE, adminContextPath, renderDelivery, renderOperatorContext } from './representation.ts';
+import { ADMIN_BASE, renderDelivery, renderOperatorContext } from './representation.ts';
 import { findDelivery } from './timeline.ts';
 import type { PhaseObservation } from '../phases/runner.ts';
 
@@ -47,12 +46,14 @@ function uuidParam(value: string | undefined, name: string): string {
   return value.toLowerCase();
 }
 
-async function operatorRequest(ctx: RouterContext): Promise<OperatorRequest> {
+/** The body and If-Match of an action; without If-Match, 404 for a row that does not exist (as on /contexts/{id}), else 428. */
+async function operatorRequest(ctx: RouterContext, exists: () => Promise<boolean>): Promise<OperatorRequest> {
   const body = actionBody(await requireJsonBody(ctx, {}));
   const header = ctx.headers['if-match'];
   const ifMatch = Array.isArray(header) ? header.join(', ') : header;
   const condition = rowCondition(ifMatch);
   if (ifMatch === undefined || condition === undefined) {
+    if (!(await exists())) throw new ProblemError('not-found', 'There is no such row to act on.');
     throw new ProblemError('precondition-required', `Send If-Match with the entityTag of the row you saw (GET it first), or "*" to act on it as it is now.`);
   }
   return { actor: body.operator ?? 'operator', ...(body.reason ? { reason: body.reason } : {}), ifMatch, condition };
@@ -79,6 +80,20 @@ function answer<T>(ctx: RouterContext, verdict: ActionVerdict<T>, what: string, 
   }
 }
 
+/**
+ * A row as the operator sees it, with the row's tag as ETag: what an action's If-Match is
+ * compared with. Never answered 304: the representation also shows what time alone changes (an
+ * open context expiring, a lease running out and the retry link appearing), which the row's tag
+ * does not follow, so it is always sent whole, and never stored.
+ */
+function sendRow(ctx: RouterContext, body: Record<string, unknown>, xmin: string): void {
+  ctx.status = 200;
+  ctx.type = HAL_JSON;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('ETag', rowEntityTag(xmin));
+  ctx.body = JSON.stringify(body);
+}
+
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const base = `${deps.basePath ?? ''}${ADMIN_BASE}`;
   const router = new Router({ prefix: base });
@@ -86,6 +101,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   router.use((ctx, next) => asAdministrator(ctx, deps.adminToken, deps.limits, next));
   readRoutes(router, db, deps.actions, base);
 
+  const contextExists = (tenantId: string, id: string) => async () => (await findOperatorContext(db, tenantId, id)) !== undefined;
   const contextAfter = async (tenantId: string, id: string) => {
     const row = await findOperatorContext(db, tenantId, id);
     return row ? renderOperatorContext(row, true, base) : null;
@@ -93,13 +109,13 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   router.post('/tenants/:tenantId/contexts/:id/retry', async (ctx) => {
     const tenantId = uuidParam(ctx.params['tenantId'], 'Tenant');
     const id = uuidParam(ctx.params['id'], 'Context');
-    const verdict = await retryParkedJob(db, await operatorRequest(ctx), tenantId, id);
+    const verdict = await retryParkedJob(db, await operatorRequest(ctx, contextExists(tenantId, id)), tenantId, id);
     await answer(ctx, verdict, `context ${id}`, async (value) => ({ outcome: 'due-now', ...value, context: await contextAfter(tenantId, id) }));
   });
   router.post('/tenants/:tenantId/contexts/:id/reconcile', async (ctx) => {
     const tenantId = uuidParam(ctx.params['tenantId'], 'Tenant');
     const id = uuidParam(ctx.params['id'], 'Context');
-    const verdict = await reconcileJob(db, deps.actions, await operatorRequest(ctx), tenantId, id, {
+    const verdict = await reconcileJob(db, deps.actions, await operatorRequest(ctx, contextExists(tenantId, id)), tenantId, id, {
       logger: deps.logger,
       ...(deps.onTerminalState ? { onTerminalState: deps.onTerminalState } : {}),
       ...(deps.observePhase ? { observePhase: deps.observePhase } : {}),
@@ -110,7 +126,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const text = ctx.params['id'] ?? '';
     if (!/^\d{1,15}$/.test(text)) throw new ProblemError('not-found', `Webhook delivery "${text}" is not a delivery number, so there is none.`);
     const id = Number(text);
-    const verdict = await redeliverWebhook(db, await operatorRequest(ctx), id);
+    const verdict = await redeliverWebhook(db, await operatorRequest(ctx, async () => (await findDelivery(db, id)) !== undefined), id);
     await answer(ctx, verdict, `webhook delivery ${id}`, async (value) => {
       const row = await findDelivery(db, id);
       return { outcome: 'due-now', ...value, delivery: row ? renderDelivery(row, base) : null };
@@ -122,23 +138,20 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     ctx.status = 200;
     ctx.type = HAL_JSON;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = JSON.stringify({ at: audit.at.toISOString(), findings: audit.findings });
+    ctx.body = JSON.stringify({ at: audit.at.toISOString(), findings: audit.findings, _links: { self: { href: `${base}/audits` }, attention: { href: `${base}/attention` } } });
   });
   router.get('/tenants/:tenantId/contexts/:id', async (ctx) => {
     const tenantId = uuidParam(ctx.params['tenantId'], 'Tenant');
     const id = uuidParam(ctx.params['id'], 'Context');
     const row = await findOperatorContext(db, tenantId, id);
     if (!row) throw new ProblemError('not-found', `Tenant ${tenantId} has no context ${id}.`);
-    // The row's tag: what an action's If-Match is compared with (the representation also shows
-    // the time-derived state, which the row's tag does not follow — hence no-cache, revalidated).
-    sendConditionalRead(ctx, JSON.stringify(renderOperatorContext(row, true, base)), rowEntityTag(row.row_tag));
-    ctx.set('Content-Location', adminContextPath(tenantId, id, base));
+    sendRow(ctx, renderOperatorContext(row, true, base), row.row_tag);
   });
   router.get('/webhook-deliveries/:id', async (ctx) => {
     const text = ctx.params['id'] ?? '';
     const row = /^\d{1,15}$/.test(text) ? await findDelivery(db, Number(text)) : undefined;
     if (!row) throw new ProblemError('not-found', `There is no webhook delivery "${text}".`);
-    sendConditionalRead(ctx, JSON.stringify(renderDelivery(row, base)), rowEntityTag(row.row_tag));
+    sendRow(ctx, renderDelivery(row, base), row.row_tag);
   });
   return router;
 }

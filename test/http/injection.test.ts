@@ -90,7 +90,8 @@ test.serial('SQL injection in ids, query parameters, bodies and headers: refused
       request: (payload) => ({
         method: route.method,
         path: route.path.replace(/:\w+/g, encodeURIComponent(payload)),
-        headers: { ...jsonHeaders, 'if-match': '"1"' },
+        // The admin API's routes take the admin token; the rest the attacker's own tenant key.
+        headers: { ...jsonHeaders, 'if-match': '"1"', ...(route.path.startsWith('/admin/') ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}) },
         ...(route.method === 'PUT' ? { body: deposit({}) } : {}),
       }),
       expect: [404],
@@ -103,6 +104,17 @@ test.serial('SQL injection in ids, query parameters, bodies and headers: refused
         expect: [400],
       })),
     ),
+    ...['id', 'tenant', 'state'].map((parameter): Case => ({
+      label: `GET /admin/contexts?${parameter}=payload`,
+      request: (p) => ({ method: 'GET', path: `/admin/contexts?tenant=${attacker.id}&${parameter}=${encodeURIComponent(p)}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+      expect: [400],
+    })),
+    {
+      label: 'GET /admin/contexts?idempotencyKey=payload (a key to look for: data)',
+      request: (p) => ({ method: 'GET', path: `/admin/contexts?idempotencyKey=${encodeURIComponent(p)}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+      expect: [200],
+      verify: (_p, json) => (at<unknown[]>(json, 'items').length === 0 ? undefined : 'found contexts'),
+    },
     {
       label: 'GET /contexts?idempotencyKey=payload (a key to look for: data)',
       request: (p) => ({ method: 'GET', path: `/contexts?idempotencyKey=${encodeURIComponent(p)}`, headers: auth }),

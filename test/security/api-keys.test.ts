@@ -6,7 +6,8 @@
 //     (hashApiKey, SHA-256) and looks the hash up by equality on the unique index of
 //     tenants.api_key_hash (findTenantByKeyHash). Timing can at most reveal something about a
 //     hash the caller chose, and a preimage of a 256-bit key's hash is out of reach.
-//   - the admin token is compared in src/tenants/routes.ts with secretsEqual
+//   - the admin token is compared in src/http/admin-auth.ts (for POST /tenants and every /admin/…
+//     route) with secretsEqual
 //     (src/tenants/api-keys.ts): both sides are hashed to 32 bytes and compared with
 //     crypto.timingSafeEqual, so neither the position of the first difference nor the length of
 //     the token shows in the time taken.
@@ -100,11 +101,14 @@ test('no secret is compared with ==: keys by hash lookup, the admin token throug
   const auth = await readFile('src/http/auth.ts', 'utf8');
   // Looked up (and cached) by the key's hash, never by the key itself.
   t.regex(auth, /const hash = hashApiKey\(token\);[\s\S]*known\?\.get\(cacheKey\)[\s\S]*findTenantByKeyHash\(db, hash\)/);
-  const tenants = await readFile('src/tenants/routes.ts', 'utf8');
-  t.regex(tenants, /secretsEqual\(token, adminToken\)/);
-  const comparisons = [...tenants.matchAll(/(?:[!=]==?\s*adminToken\b|\badminToken\s*[!=]==?(?!=)(?!\s*undefined))/g)];
+  // Every admin route (POST /tenants, /admin/…) checks the token in one place.
+  const adminAuth = await readFile('src/http/admin-auth.ts', 'utf8');
+  t.regex(adminAuth, /secretsEqual\(token, adminToken\)/);
+  t.regex(await readFile('src/tenants/routes.ts', 'utf8'), /asAdministrator\(ctx, adminToken, limits/);
+  t.regex(await readFile('src/operations/routes.ts', 'utf8'), /router\.use\(\(ctx, next\) => asAdministrator\(ctx, deps\.adminToken, deps\.limits, next\)\)/);
+  const comparisons = [...adminAuth.matchAll(/(?:[!=]==?\s*adminToken\b|\badminToken\s*[!=]==?(?!=)(?!\s*undefined))/g)];
   t.deepEqual(comparisons.map((match) => match[0]), [], 'the admin token is compared only through secretsEqual');
-  for (const file of ['src/http/auth.ts', 'src/tenants/routes.ts', 'src/tenants/repository.ts']) {
+  for (const file of ['src/http/auth.ts', 'src/http/admin-auth.ts', 'src/tenants/routes.ts', 'src/tenants/repository.ts', 'src/operations/routes.ts']) {
     const text = await readFile(file, 'utf8');
     t.false(/\b(?:token|apiKey|api_key)\s*[!=]==?\s*(?!undefined)\w/.test(text), `${file} compares a key with ==`);
   }

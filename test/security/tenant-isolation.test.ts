@@ -72,7 +72,8 @@ test('every route with an id answers another tenant\'s ids with 404, and the own
   const intruderAccount = await intruder.createAccount();
   const before = await snapshotState(server.database.pool, owner.id);
 
-  const withIds = routes().filter((route) => route.path.includes(':'));
+  // The admin API is not a tenant's: no tenant key opens it (the next test). The console's files hold no data.
+  const withIds = routes().filter((route) => route.path.includes(':') && !route.path.startsWith('/admin/') && !route.path.startsWith('/console/'));
   t.true(withIds.length >= 7, JSON.stringify(withIds));
   let calls = 0;
   for (const route of withIds) {
@@ -147,6 +148,22 @@ test('routes without ids never show another tenant\'s data, and Idempotency-Keys
     t.is(reply.status, 201, path);
     t.is(reply.headers.get('idempotent-replayed'), null, path);
     t.false(ownerIds.includes(at(reply.json, 'id')), `${path}: a new resource of the intruder`);
+  }
+  t.deepEqual(await snapshotState(server.database.pool, owner.id), before);
+});
+
+test('no tenant key opens the admin API: every /admin route answers a tenant 401, and nothing changes', async (t) => {
+  const { owner, ids } = await ownerWithData();
+  const context = ids['contexts']?.[0] ?? '';
+  const before = await snapshotState(server.database.pool, owner.id);
+  const admin = routes().filter((route) => route.path.startsWith('/admin/'));
+  t.true(admin.length >= 10, JSON.stringify(admin));
+  for (const route of admin) {
+    const path = route.path.replace(':tenantId', owner.id).replace(':id', route.path.includes('webhook') ? '1' : context);
+    for (const client of [owner, await server.newTenant('someone')]) {
+      const reply = await client.request(route.method, path, { headers: { 'if-match': '*' }, ...(route.method === 'POST' ? { body: {} } : {}) });
+      t.is(reply.status, 401, `${route.method} ${path} with a tenant key: ${reply.text}`);
+    }
   }
   t.deepEqual(await snapshotState(server.database.pool, owner.id), before);
 });
