@@ -20,6 +20,8 @@ import { checkSchemaName, migrate, searchPath } from './db/migrate.ts';
 import type { Database } from './db/schema.ts';
 import { apiKeyAuthentication, BEARER_CHALLENGE, unauthorized, type TenantState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
+import { traceRequests } from './http/request-span.ts';
+import { routeResolver } from './http/route-template.ts';
 import { generateApiKey, hashApiKey } from './tenants/api-keys.ts';
 import { findTenantByKeyHash, insertTenant } from './tenants/repository.ts';
 
@@ -165,14 +167,18 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
   const authenticate: Authenticate = options.authenticate ?? apiKeyAuthentication(db);
   const challenge = options.challenge ?? (builtIn ? BEARER_CHALLENGE : null);
   const problems = problemMiddleware(logger);
+  // The request's span (a child of the host's own server span when its HTTP is instrumented).
+  const traced = traceRequests(routeResolver([router]));
   const middleware: Middleware = (ctx, next) => {
     if (!enginePath.test(ctx.path)) return next();
-    return problems(ctx, async () => {
-      const tenant = await authenticate(ctx);
-      if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '', challenge);
-      (ctx.state as Partial<TenantState>).tenant = { id: tenant.id };
-      await next();
-    });
+    return traced(ctx, () =>
+      problems(ctx, async () => {
+        const tenant = await authenticate(ctx);
+        if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '', challenge);
+        (ctx.state as Partial<TenantState>).tenant = { id: tenant.id };
+        await next();
+      }),
+    );
   };
 
   const inner = new Koa();
