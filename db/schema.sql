@@ -154,6 +154,7 @@ CREATE TABLE public.contexts (
     last_error text,
     idempotency_key text,
     phase_outputs jsonb DEFAULT '{}'::jsonb NOT NULL,
+    trace_parent text,
     CONSTRAINT contexts_recorded_check CHECK (((state = ANY (ARRAY['processing'::text, 'succeeded'::text, 'failed'::text])) = ((fingerprint IS NOT NULL) AND (response_body IS NOT NULL)))),
     CONSTRAINT contexts_recovery_point_check CHECK ((recovery_point ~ '^[a-z][a-z0-9_-]{0,63}$'::text)),
     CONSTRAINT contexts_state_check CHECK ((state = ANY (ARRAY['open'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))

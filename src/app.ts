@@ -16,6 +16,7 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { metricsRoutes, ServiceMetrics } from './http/metrics.ts';
 import { RequestLimits, type RateLimitStore } from './http/rate-limits.ts';
 import { requestLog } from './http/request-log.ts';
+import { traceRequests } from './http/request-span.ts';
 import { routeResolver } from './http/route-template.ts';
 import { depositAction, transferAction } from './ledger/actions.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
@@ -122,6 +123,8 @@ export function createApp(deps: AppDeps): Koa {
   const routers = createRouters({ ...deps, metrics }, limits, journal);
   const route = routeResolver(routers);
 
+  // Outermost: the request's span holds everything after it, the log line and the metrics too.
+  app.use(traceRequests(route));
   app.use(requestLog(deps.logger, route));
   app.use(metrics.middleware(route));
   app.use(journalRequests(journal, route));

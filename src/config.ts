@@ -46,6 +46,25 @@ export interface Config {
   readonly operationsRetentionDays: number;
   /** Request limits of the API (docs/rate-limits.md); each 0 is off. */
   readonly rateLimits: RateLimitSettings;
+  /** OpenTelemetry traces (docs/tracing.md): off unless OTEL_TRACES_EXPORTER names an exporter. */
+  readonly tracing: TracingSettings;
+}
+
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+const TRACE_EXPORTERS = ['otlp', 'console'] as const;
+
+/** The standard OpenTelemetry variables the service's tracing reads (the exporter reads OTEL_EXPORTER_OTLP_HEADERS and the like itself). */
+export interface TracingSettings {
+  /** Empty: tracing is off and the SDK is never loaded. */
+  readonly exporters: readonly (typeof TRACE_EXPORTERS)[number][];
+  /** Where OTLP/HTTP (protobuf) spans are sent: the traces endpoint itself. */
+  readonly otlpTracesUrl: string;
+  /** Unset: per role (idempotence-api, idempotence-worker…). */
+  readonly serviceName: string | undefined;
+  readonly sampler: TraceSampler;
+  /** The ratio of the traceidratio samplers, 0 to 1. */
+  readonly samplerRatio: number;
 }
 
 /** Limits per credential and per client address, each counted in this process (docs/rate-limits.md). */
@@ -168,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerConcurrency: integer('WORKER_CONCURRENCY', 16, 1, 256),
     operationsRetentionDays: integer('OPERATIONS_RETENTION_DAYS', 7, 1, 3_650),
     rateLimits: rateLimitSettings(integer, poolSize),
+    tracing: tracingSettings(text, flag, problems),
   };
   if (config.workerLeaseSeconds * 1000 <= config.processorTimeoutMs) {
     problems.push('WORKER_LEASE_SECONDS must outlast PROCESSOR_TIMEOUT_MS, or a slow call could outlive its lease');
@@ -198,5 +218,45 @@ function rateLimitSettings(integer: IntegerReader, poolSize: number): RateLimitS
     concurrencyWaitMs: integer('RATE_LIMIT_CONCURRENCY_WAIT_MS', 5_000, 0, 60_000),
     authFailures: integer('RATE_LIMIT_AUTH_FAILURES', 20, 0, 1_000_000),
     authFailureWindowSeconds: integer('RATE_LIMIT_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86_400),
+  };
+}
+
+/**
+ * The OpenTelemetry SDK's own variables, under their standard names, checked like the rest: a
+ * typo must not turn tracing silently off (or send spans nowhere).
+ */
+function tracingSettings(text: (name: string) => string | undefined, flag: (name: string, fallback: boolean) => boolean, problems: string[]): TracingSettings {
+  const httpUrl = (name: string): string | undefined => {
+    const value = text(name);
+    if (value !== undefined && !/^https?:\/\/[^\s]+$/.test(value)) problems.push(`${name} must be an http:// or https:// URL`);
+    return value;
+  };
+  const otlpProtocol = (name: string): void => {
+    const protocol = text(name);
+    if (protocol !== undefined && protocol !== 'http/protobuf') problems.push(`${name} must be http/protobuf, the one OTLP protocol the service sends (got "${protocol}")`);
+  };
+  const named = (text('OTEL_TRACES_EXPORTER') ?? 'none').split(',').map((name) => name.trim()).filter((name) => name !== 'none');
+  const exporters = TRACE_EXPORTERS.filter((exporter) => named.includes(exporter));
+  const unknown = named.filter((name) => !exporters.some((exporter) => exporter === name));
+  if (unknown.length > 0) problems.push(`OTEL_TRACES_EXPORTER must be none, otlp or console (or a comma-separated list of them); got "${unknown.join(',')}"`);
+  otlpProtocol('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL');
+  otlpProtocol('OTEL_EXPORTER_OTLP_PROTOCOL');
+  const tracesUrl = httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const baseUrl = httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const samplerRaw = text('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on';
+  const sampler = TRACE_SAMPLERS.find((candidate) => candidate === samplerRaw);
+  if (!sampler) problems.push(`OTEL_TRACES_SAMPLER must be one of ${TRACE_SAMPLERS.join(', ')} (got "${samplerRaw}")`);
+  const ratioRaw = text('OTEL_TRACES_SAMPLER_ARG');
+  const ratio = ratioRaw === undefined ? 1 : Number(ratioRaw);
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(ratioRaw ?? '1') || !(ratio >= 0 && ratio <= 1)) problems.push(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 (got "${ratioRaw}")`);
+  // OTEL_SDK_DISABLED=true is the standard way to switch the SDK off whatever else is set.
+  const disabled = flag('OTEL_SDK_DISABLED', false);
+  return {
+    exporters: disabled ? [] : exporters,
+    // The specification: a signal's endpoint is used as it is; the general one gets /v1/traces appended.
+    otlpTracesUrl: tracesUrl ?? `${(baseUrl ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`,
+    serviceName: text('OTEL_SERVICE_NAME'),
+    sampler: sampler ?? 'parentbased_always_on',
+    samplerRatio: Number.isFinite(ratio) ? Math.min(1, Math.max(0, ratio)) : 1,
   };
 }

@@ -20,10 +20,11 @@ import { checkSchemaName, migrate, searchPath } from './db/migrate.ts';
 import type { Database } from './db/schema.ts';
 import { apiKeyAuthentication, BEARER_CHALLENGE, unauthorized, type TenantState } from './http/auth.ts';
 import { problemMiddleware } from './http/errors.ts';
+import { traceRequests } from './http/request-span.ts';
+import { routeResolver } from './http/route-template.ts';
 import { generateApiKey, hashApiKey } from './tenants/api-keys.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { journalRequests } from './http/request-journal.ts';
-import { routeResolver } from './http/route-template.ts';
 import { OperationsJournal } from './operations/journal.ts';
 import { journalPhases } from './operations/phase-events.ts';
 import { adminRoutes } from './operations/routes.ts';
@@ -182,18 +183,20 @@ export function createContextEngine(options: ContextEngineOptions): ContextEngin
   const authenticate: Authenticate = options.authenticate ?? apiKeyAuthentication(db);
   const challenge = options.challenge ?? (builtIn ? BEARER_CHALLENGE : null);
   const problems = problemMiddleware(logger);
-  const guarded: Middleware = (ctx, next) => {
-    return problems(ctx, async () => {
+  const guarded: Middleware = (ctx, next) =>
+    problems(ctx, async () => {
       const tenant = await authenticate(ctx);
       if (!tenant) throw unauthorized('This request carries no credentials that name a tenant.', ctx.get('Authorization') !== '', challenge);
       (ctx.state as Partial<TenantState>).tenant = { id: tenant.id };
       await next();
     });
-  };
 
   const journal = new OperationsJournal({ db, logger: logger.child({ role: 'journal' }) });
-  const journaled = journalRequests(journal, routeResolver([router]));
-  const middleware: Middleware = (ctx, next) => (enginePath.test(ctx.path) ? journaled(ctx, () => guarded(ctx, next)) : next());
+  const resolve = routeResolver([router]);
+  const journaled = journalRequests(journal, resolve);
+  // The request's span (a child of the host's own server span when its HTTP is instrumented).
+  const traced = traceRequests(resolve);
+  const middleware: Middleware = (ctx, next) => (enginePath.test(ctx.path) ? traced(ctx, () => journaled(ctx, () => guarded(ctx, next))) : next());
 
   const inner = new Koa();
   inner.use(middleware).use(router.routes()).use(router.allowedMethods());

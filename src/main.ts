@@ -30,6 +30,7 @@ import { PROCESSOR_URL_FILE } from './processor/url-file.ts';
 import { JobNotifier } from './phases/job-notifier.ts';
 import { Worker } from './phases/worker.ts';
 import { runKeySweeper } from './idempotency/sweeper.ts';
+import { startServiceTracing, TracingUnavailableError } from './telemetry/start.ts';
 
 const ROLES = ['api', 'worker', 'processor', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -119,6 +120,12 @@ async function main(): Promise<void> {
     }
   });
   const log = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS }, logDestination);
+  // Off unless OTEL_TRACES_EXPORTER names an exporter: only then is the SDK loaded (docs/tracing.md).
+  const tracing = await startServiceTracing(config.tracing, `idempotence-${role === 'all' ? 'service' : role}`, log).catch((error: unknown) => {
+    if (!(error instanceof TracingUnavailableError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  });
   const { url, embedded } = await databaseUrl(config, log);
   const pool = createPool(url, config.databasePoolSize, config.databaseTimeouts);
   const db = createDatabase(pool, {
@@ -253,6 +260,8 @@ async function main(): Promise<void> {
     await journal.close();
     await db.destroy();
     await embedded?.stop();
+    // Last: the spans of everything above are sent before the process ends.
+    await tracing?.shutdown().catch((error: unknown) => log.error({ err: error }, 'tracing shutdown failed'));
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

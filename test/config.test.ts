@@ -81,3 +81,31 @@ test('database bounds: safe defaults, each settable, 0 turns one off, and the qu
   t.notThrows(() => loadConfig({ DATABASE_QUERY_TIMEOUT_MS: '0' }), 'no client-side bound at all is allowed');
   t.throws(() => loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '0' }), { message: /DATABASE_CONNECT_TIMEOUT_MS must be a whole number from 100/ });
 });
+
+test('tracing: off by default; the standard OTEL_* variables are read and checked', (t) => {
+  t.like(loadConfig({}).tracing, { exporters: [], otlpTracesUrl: 'http://localhost:4318/v1/traces', serviceName: undefined, sampler: 'parentbased_always_on', samplerRatio: 1 });
+  t.deepEqual(loadConfig({ OTEL_TRACES_EXPORTER: 'none' }).tracing.exporters, []);
+  t.like(loadConfig({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_SERVICE_NAME: 'payments-api' }).tracing, {
+    exporters: ['otlp'], otlpTracesUrl: 'http://collector:4318/v1/traces', serviceName: 'payments-api',
+  });
+  // A signal's own endpoint is taken as it is; it wins over the general one.
+  t.is(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://b/otlp/traces' }).tracing.otlpTracesUrl, 'https://b/otlp/traces');
+  t.like(loadConfig({ OTEL_TRACES_EXPORTER: 'otlp,console', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }).tracing, {
+    exporters: ['otlp', 'console'], sampler: 'parentbased_traceidratio', samplerRatio: 0.25,
+  });
+  t.deepEqual(loadConfig({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }).tracing.exporters, [], 'OTEL_SDK_DISABLED wins');
+
+  const error = t.throws(
+    () => loadConfig({
+      OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '1.5',
+    }),
+    { instanceOf: ConfigError },
+  );
+  t.is(error?.problems.length, 5, error?.message);
+  t.regex(error?.message ?? '', /OTEL_TRACES_EXPORTER must be none, otlp or console .*"zipkin"/);
+  t.regex(error?.message ?? '', /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/);
+  t.regex(error?.message ?? '', /OTEL_EXPORTER_OTLP_PROTOCOL must be http\/protobuf/);
+  t.regex(error?.message ?? '', /OTEL_TRACES_SAMPLER must be one of/);
+  t.regex(error?.message ?? '', /OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 \(got "1.5"\)/);
+});

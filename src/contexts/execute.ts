@@ -3,6 +3,7 @@
 // replays, 404s and 412s without a lock or a write, and again under the row lock right before
 // executing, which is the one that counts. Duplicates that arrive while the first request holds
 // the lock wait for it, see the recorded outcome, and replay it.
+import type { Span } from '@opentelemetry/api';
 import type { Kysely, Transaction } from 'kysely';
 import type { ActionRegistry } from '../actions/registry.ts';
 import type { Database } from '../db/schema.ts';
@@ -13,6 +14,8 @@ import { contextBody, contextETag, contextPath, contextView } from './representa
 import { findContext, insertOpenContext, lockContext, type ContextRow } from './repository.ts';
 import { rejection, replay } from './rejections.ts';
 import { writeContextState, type ContextResponse, type TerminalStateHook } from './state-writer.ts';
+import { ATTR } from '../telemetry/attributes.ts';
+import { inSpan } from '../telemetry/tracer.ts';
 
 export interface ExecutionDeps {
   db: Kysely<Database>;
@@ -28,16 +31,41 @@ const CREATE_ATTEMPTS = 3;
 type Prepared = ReturnType<ActionRegistry['prepare']>;
 
 async function run(deps: ExecutionDeps, trx: Transaction<Database>, tenantId: string, row: ContextRow, prepared: Prepared, fingerprint: string, created: boolean): Promise<ContextResponse> {
-  const outcome = await prepared.run(trx, { tenantId, contextId: row.id });
+  // The action's own statements (a synchronous action's effect, or an asynchronous one's acceptance).
+  const outcome = await inSpan('action execute', async (span) => {
+    const outcome = await prepared.run(trx, { tenantId, contextId: row.id });
+    if (span.isRecording()) span.setAttributes({ [ATTR.actionType]: actionType(prepared.action), [ATTR.outcome]: outcome.state });
+    return outcome;
+  });
   return writeContextState(trx, tenantId, row, { kind: 'execute', action: prepared.action, fingerprint, outcome, created }, deps);
+}
+
+function actionType(action: unknown): string {
+  const type = (action as { type?: unknown } | null)?.type;
+  return typeof type === 'string' ? type : '';
+}
+
+type Decision = ReturnType<typeof decidePut>;
+
+/** A decision, as the span of the statement it was made on names it. */
+function decided(span: Span, decision: Decision): Decision {
+  if (span.isRecording()) span.setAttribute(ATTR.decision, decision.kind);
+  return decision;
+}
+
+/** The plain read and the first decision: replays, 404s and 412s are answered from it. */
+function readAndDecide(deps: ExecutionDeps, tenantId: string, id: string, conditions: Conditions, body: BodyReading, creatable: boolean) {
+  return inSpan('context read', async (span) => {
+    const row = creatable ? await findContext(deps.db, tenantId, id) : undefined;
+    return { row, decision: decided(span, decidePut(row && contextView(row), conditions, body, creatable)) };
+  });
 }
 
 /** PUT /contexts/{id}: execute, replay, create-and-execute, or refuse — exactly one of them. */
 export async function executePut(deps: ExecutionDeps, tenantId: string, id: string, conditions: Conditions, body: BodyReading): Promise<ContextResponse> {
   const creatable = isUuid(id);
   for (let attempt = 1; ; attempt++) {
-    const row = creatable ? await findContext(deps.db, tenantId, id) : undefined;
-    const decision = decidePut(row && contextView(row), conditions, body, creatable);
+    const { row, decision } = await readAndDecide(deps, tenantId, id, conditions, body, creatable);
     switch (decision.kind) {
       case 'reject':
         throw rejection(decision.reason, id, row, decision.detail);
@@ -46,8 +74,11 @@ export async function executePut(deps: ExecutionDeps, tenantId: string, id: stri
       case 'execute': {
         const prepared = deps.actions.prepare(decision.body);
         return inTransaction(deps.db, async (trx) => {
-          const locked = await lockContext(trx, tenantId, id);
-          const again = decidePut(locked && contextView(locked), conditions, body, creatable);
+          // The decision again, under the row lock: the one that counts.
+          const { locked, again } = await inSpan('context lock', async (span) => {
+            const locked = await lockContext(trx, tenantId, id);
+            return { locked, again: decided(span, decidePut(locked && contextView(locked), conditions, body, creatable)) };
+          });
           if (again.kind === 'replay') return replay(locked as ContextRow, deps.basePath);
           if (again.kind !== 'execute') {
             throw again.kind === 'reject' ? rejection(again.reason, id, locked, again.detail) : new Error('context vanished');
@@ -58,7 +89,12 @@ export async function executePut(deps: ExecutionDeps, tenantId: string, id: stri
       case 'create': {
         const prepared = deps.actions.prepare(decision.body);
         const created = await inTransaction(deps.db, async (trx) => {
-          const claimed = await insertOpenContext(trx, tenantId, id, deps.defaultTtlSeconds);
+          const claimed = await inSpan('context insert', (span) =>
+            insertOpenContext(trx, tenantId, id, deps.defaultTtlSeconds).then((inserted) => {
+              if (span.isRecording()) span.setAttribute(ATTR.outcome, inserted ? 'inserted' : 'exists');
+              return inserted;
+            }),
+          );
           if (!claimed) return undefined; // someone else created it first: decide again on their row
           return run(deps, trx, tenantId, claimed, prepared, decision.fingerprint, true);
         });

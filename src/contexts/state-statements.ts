@@ -75,14 +75,17 @@ const recordExecuted = compileOnce(
     ),
 );
 
-/** open → processing: the action is accepted and the context becomes a job, due at once. */
+/**
+ * open → processing: the action is accepted and the context becomes a job, due at once. The
+ * accepting request's traceparent goes with it (src/telemetry/trace-parent.ts), in the same statement.
+ */
 const recordAccepted = compileOnce(
-  9,
-  (db, version: number, action: string, fingerprint: string, outputs: string, status: number, body: string, tenantId: string, id: string, expected: number) =>
+  10,
+  (db, version: number, action: string, fingerprint: string, outputs: string, status: number, body: string, traceParent: string | null, tenantId: string, id: string, expected: number) =>
     guarded(
       db.updateTable('contexts').set({
         state: 'processing', version, action, fingerprint, response_status: status, response_body: body,
-        updated_at: sql<Date>`now()`, recovery_point: 'accepted', phase_outputs: outputs, run_after: sql<Date>`now()`,
+        updated_at: sql<Date>`now()`, recovery_point: 'accepted', phase_outputs: outputs, run_after: sql<Date>`now()`, trace_parent: traceParent,
       }),
       tenantId, id, expected,
     ),
@@ -121,9 +124,9 @@ export const stateStatements = {
   },
   async accepted(
     trx: Trx,
-    row: { version: number; action: string; fingerprint: string; outputs: string; status: number; body: string; tenantId: string; id: string; expected: number },
+    row: { version: number; action: string; fingerprint: string; outputs: string; status: number; body: string; traceParent: string | null; tenantId: string; id: string; expected: number },
   ): Promise<number> {
-    const result = await recordAccepted(trx, row.version, row.action, row.fingerprint, row.outputs, row.status, row.body, row.tenantId, row.id, row.expected);
+    const result = await recordAccepted(trx, row.version, row.action, row.fingerprint, row.outputs, row.status, row.body, row.traceParent, row.tenantId, row.id, row.expected);
     return Number(result.numAffectedRows ?? 0);
   },
   async finished(

@@ -14,6 +14,9 @@ import { contextWebhookEvent } from '../webhooks/outbox.ts';
 import { contextETag, contextPath, renderContextRow } from './representation.ts';
 import type { ContextRow } from './repository.ts';
 import { stateStatements } from './state-statements.ts';
+import { ATTR } from '../telemetry/attributes.ts';
+import { activeTraceParent } from '../telemetry/trace-parent.ts';
+import { inSpan } from '../telemetry/tracer.ts';
 
 /** Suggested wait before a client looks at a processing context again. */
 export const PROCESSING_RETRY_AFTER_SECONDS = 1;
@@ -65,13 +68,20 @@ function changedUnderLock(id: string): never {
 }
 
 /** Writes `change` to `row` of `tenantId` (locked by the caller's transaction) and returns what the request answers. */
-export async function writeContextState(
+export function writeContextState(
   trx: Transaction<Database>,
   tenantId: string,
   row: ContextRow,
   change: ContextChange,
   options: WriterOptions = {},
 ): Promise<ContextResponse> {
+  return inSpan('context record', (span) => {
+    if (span.isRecording()) span.setAttributes({ [ATTR.context]: row.id, [ATTR.state]: targetState(change) });
+    return write(trx, tenantId, row, change, options);
+  });
+}
+
+async function write(trx: Transaction<Database>, tenantId: string, row: ContextRow, change: ContextChange, options: WriterOptions): Promise<ContextResponse> {
   const basePath = options.basePath ?? '';
   const state = targetState(change);
   if (!canTransition(row.state, state)) throw new Error(`illegal transition ${row.state} → ${state} of context ${row.id}`);
@@ -93,9 +103,10 @@ export async function writeContextState(
   let recorded: number;
   if (change.kind === 'execute' && change.outcome.state === 'processing') {
     // An accepted asynchronous action answers 202 (RFC 9110 §15.3.3), also when it created the context.
+    // The active span (this one) is stored for the worker's phases to continue the trace; NULL when tracing is off.
     recorded = await stateStatements.accepted(trx, {
       ...where, version, action: JSON.stringify(change.action), fingerprint: change.fingerprint,
-      outputs: JSON.stringify({ accepted: change.outcome.accepted }), status: 202, body,
+      outputs: JSON.stringify({ accepted: change.outcome.accepted }), status: 202, body, traceParent: activeTraceParent(),
     });
     if (recorded !== 1) changedUnderLock(row.id);
     return { status: 202, body, etag, replayed: false, location: contextPath(row.id, basePath), retryAfter: PROCESSING_RETRY_AFTER_SECONDS };

@@ -21,7 +21,11 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
     const match = FILE_NAME.exec(name);
     if (!match?.[1]) throw new Error(`Migration file ${name} must be named NNN_lower_snake.sql`);
     const version = Number(match[1]);
-    if (version !== migrations.length + 1) throw new Error(`Migration ${name} breaks the numbering (expected ${migrations.length + 1})`);
+    // Numbers only rise, each used once. A gap is allowed: branches developed at the same time
+    // reserve their numbers, and until both are merged one of them lacks the other's file. What
+    // is applied is decided per number (migrate() below), not by "everything above the highest".
+    const previous = migrations.at(-1)?.version ?? 0;
+    if (version <= previous) throw new Error(`Migration ${name} repeats or goes below number ${previous}`);
     migrations.push({ version, name, sql: await readFile(path.join(dir, name), 'utf8') });
   }
   return migrations;

@@ -50,6 +50,8 @@ export interface ContextsTable {
   locked_until: Date | string | null;
   last_error: string | null;
   idempotency_key: string | null;
+  /** The W3C traceparent of the request that accepted the asynchronous action; NULL when tracing was off (src/telemetry/). */
+  trace_parent: string | null;
 }
 
 export interface PaymentsTable {

@@ -6,6 +6,8 @@
 // from then on (prepared-statements.ts), and the next attempt cannot meet it again. Anything else
 // is the caller's to handle.
 import type { Kysely, Transaction } from 'kysely';
+import { ATTR } from '../telemetry/attributes.ts';
+import { inSpan } from '../telemetry/tracer.ts';
 import { isPreparedStatementError } from './prepared-statements.ts';
 
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
@@ -16,13 +18,22 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) || isPreparedStatementError(error);
 }
 
-/** Runs `work` in a transaction, again (up to three times in all) when it was aborted as retryable. */
-export async function inTransaction<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction().execute(work);
-    } catch (error) {
-      if (attempt >= TRANSACTION_ATTEMPTS || !isRetryableTransactionError(error)) throw error;
+/**
+ * Runs `work` in a transaction, again (up to three times in all) when it was aborted as retryable.
+ * One span, "transaction", covers every attempt: the statement groups of each are its children.
+ */
+export function inTransaction<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  return inSpan('transaction', async (span) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await db.transaction().execute(work);
+        if (span.isRecording()) span.setAttributes({ [ATTR.attempts]: attempt, [ATTR.retried]: attempt > 1 });
+        return result;
+      } catch (error) {
+        const retry = attempt < TRANSACTION_ATTEMPTS && isRetryableTransactionError(error);
+        if (span.isRecording() && !retry) span.setAttributes({ [ATTR.attempts]: attempt, [ATTR.retried]: attempt > 1 });
+        if (!retry) throw error;
+      }
     }
-  }
+  });
 }

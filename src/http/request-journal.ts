@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import type { OperationsJournal } from '../operations/journal.ts';
 import { isWriteMethod, requestOutcome } from '../operations/outcomes.ts';
 import { observeRequests } from './observe.ts';
-import { requestContextId } from './request-log.ts';
+import { requestFacts } from './request-facts.ts';
 import type { RouteResolver } from './route-template.ts';
 
 /**
@@ -14,15 +14,11 @@ import type { RouteResolver } from './route-template.ts';
 export function journalRequests(journal: OperationsJournal, route: RouteResolver): Middleware {
   return observeRequests((ctx, { status, elapsedNs }) => {
     if (!isWriteMethod(ctx.method)) return;
-    const tenant = (ctx.state as { tenant?: { id: string } }).tenant;
-    if (!tenant) return;
-    const template = route(ctx);
-    const contextId = requestContextId(template, ctx.path, ctx.response.get('Location'));
-    if (!contextId) return;
-    const replayed = ctx.response.get('Idempotent-Replayed') === 'true';
+    const { tenant, context, route: template, replayed } = requestFacts(ctx, route);
+    if (!tenant || !context) return;
     journal.record({
-      tenantId: tenant.id,
-      contextId,
+      tenantId: tenant,
+      contextId: context,
       // When the request arrived: it reads before the state change it made, which is stamped at its transaction's start.
       at: new Date(Date.now() - Number(elapsedNs / 1_000_000n)),
       kind: 'request',

@@ -1,7 +1,8 @@
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { observeRequests } from './observe.ts';
-import { UNMATCHED_ROUTE, type RouteResolver } from './route-template.ts';
+import { requestFacts, routeThatRan } from './request-facts.ts';
+import type { RouteResolver } from './route-template.ts';
 
 /**
  * Paths pino censors in every line of the service's logger (main.ts): credentials that some
@@ -21,25 +22,6 @@ export const LOG_REDACT_PATHS = [
   '*.adminToken',
 ];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Under a host's prefix too (/api/contexts/…): the engine's paths end the same way.
-const CONTEXT_LOCATION = /\/contexts\/([0-9a-f-]{36})$/i;
-
-/** The context a request was about: the `:id` of …/contexts/:id, or the one a POST created. */
-export function requestContextId(route: string, path: string, location: string): string | undefined {
-  if (route.endsWith('/contexts/:id')) {
-    const id = path.split('/').at(-1);
-    return id !== undefined && UUID.test(id) ? id.toLowerCase() : undefined;
-  }
-  return CONTEXT_LOCATION.exec(location)?.[1]?.toLowerCase();
-}
-
-/** Without a resolver: the template of the route that ran (as @koa/router records it), if one did. */
-function routeThatRan(ctx: Context): string {
-  const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
-  return matched === undefined ? UNMATCHED_ROUTE : String(matched);
-}
-
 /**
  * One line per request, at info, message "request": method, route (the router's path template,
  * never the raw URL), path, status, latencyMs, tenant, context, replayed, idempotencyKey. The
@@ -50,19 +32,18 @@ export function requestLog(logger: Logger, route: RouteResolver = routeThatRan):
   // logger's redaction (10 µs a line, a fifth of a GET's own CPU; bench/) is not applied here.
   const lines = logger.child({}, { redact: [] });
   return observeRequests((ctx, { status, elapsedNs }) => {
-    const template = route(ctx);
-    const tenant = (ctx.state as { tenant?: { id: string } }).tenant;
+    const facts = requestFacts(ctx, route);
     const idempotencyKey = ctx.get('Idempotency-Key');
     lines.info(
       {
         method: ctx.method,
-        route: template,
+        route: facts.route,
         path: ctx.path.slice(0, 512),
         status,
         latencyMs: Math.round(Number(elapsedNs) / 1e3) / 1e3,
-        tenant: tenant?.id,
-        context: requestContextId(template, ctx.path, ctx.response.get('Location')),
-        replayed: ctx.response.get('Idempotent-Replayed') === 'true',
+        tenant: facts.tenant,
+        context: facts.context,
+        replayed: facts.replayed,
         idempotencyKey: idempotencyKey === '' ? undefined : idempotencyKey.slice(0, 256),
       },
       'request',

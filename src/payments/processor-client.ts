@@ -1,6 +1,11 @@
 // The payment worker's client for the card processor (the simulator in src/processor/, or a real
 // one with the same contract). It never throws for what the network or the processor does:
-// every answer is classified by what it tells us about the charge.
+// every answer is classified by what it tells us about the charge. Each request is a CLIENT
+// span that carries the key's hash (never the key, which a path may hold) and sends the
+// traceparent, so a traced processor's spans join the payment's trace.
+import { context, propagation, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { ATTR, keyHash } from '../telemetry/attributes.ts';
+import { CLIENT, inSpan } from '../telemetry/tracer.ts';
 
 export interface Charge {
   id: string;
@@ -52,6 +57,8 @@ export class ProcessorUnavailableError extends Error {
 // anything else on the way (a wrong base URL, a proxy), which proves nothing about the charge.
 const CHARGE_NOT_FOUND_TYPE = 'https://idempotence.dev/processor/problems/charge-not-found';
 
+const LIST: Target = { method: 'GET', template: '/charges' };
+
 type Reply = { kind: 'reply'; status: number; json: unknown; text: string } | { kind: 'failed'; reason: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -96,22 +103,65 @@ function problemDetail(reply: { json: unknown; text: string }): string {
   return reply.text.slice(0, 200);
 }
 
+/** A request as its span names it: the path's template (no key in it), and the key it is about. */
+interface Target {
+  method: string;
+  template: string;
+  key?: string;
+}
+
+function describeSpan(span: Span, target: Target, server: { address: string; port: number }, reply: Reply): void {
+  span.setAttributes({
+    [ATTR.httpMethod]: target.method, [ATTR.urlTemplate]: target.template, [ATTR.serverAddress]: server.address, [ATTR.serverPort]: server.port,
+    ...(target.key === undefined ? {} : { [ATTR.keyHash]: keyHash(target.key) }),
+  });
+  // The failure's reason is not recorded: the processor's own words may quote the key or the source.
+  if (reply.kind === 'failed') span.setAttribute(ATTR.errorType, reply.reason === 'timed out' ? 'timeout' : 'network');
+  else span.setAttribute(ATTR.httpStatus, reply.status);
+  if (reply.kind === 'failed' || reply.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  if (reply.kind === 'reply' && reply.status >= 500) span.setAttribute(ATTR.errorType, String(reply.status));
+}
+
+/** The processor's host and port, as spans name them; a URL that does not parse fails on its first request, not here. */
+function serverOf(baseUrl: string): { address: string; port: number } {
+  try {
+    const url = new URL(baseUrl);
+    return { address: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+  } catch {
+    return { address: '', port: 0 };
+  }
+}
+
 export class ProcessorClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly server: { address: string; port: number };
 
   constructor(options: { baseUrl: string; timeoutMs: number }) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs;
+    this.server = serverOf(this.baseUrl);
   }
 
-  /** One request; the timeout covers the whole exchange, body included. Never throws. */
-  private async request(method: string, path: string, headers: Record<string, string> = {}, body?: string, signal?: AbortSignal): Promise<Reply> {
+  /** One request, in a CLIENT span. Never throws. */
+  private request(target: Target, path: string, headers: Record<string, string> = {}, body?: string, signal?: AbortSignal): Promise<Reply> {
+    return inSpan(`${target.method} ${target.template}`, async (span) => {
+      const reply = await this.send(target.method, path, headers, body, signal);
+      if (span.isRecording()) describeSpan(span, target, this.server, reply);
+      return reply;
+    }, CLIENT);
+  }
+
+  /** The exchange; the timeout covers all of it, body included. Never throws. */
+  private async send(method: string, path: string, extraHeaders: Record<string, string>, body?: string, signal?: AbortSignal): Promise<Reply> {
     try {
       const timeout = AbortSignal.timeout(this.timeoutMs);
+      const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...extraHeaders };
+      // traceparent (and tracestate) of this request's span, by the registered propagator; nothing when tracing is off.
+      propagation.inject(context.active(), headers);
       const response = await fetch(this.baseUrl + path, {
         method,
-        headers: { accept: 'application/json, application/problem+json', ...headers },
+        headers,
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
         ...(body === undefined ? {} : { body }),
       });
@@ -131,7 +181,7 @@ export class ProcessorClient {
   /** Charges once per key: repeat with the same key and request until the outcome is known. `signal` ends the wait early. */
   async createCharge(idempotencyKey: string, request: ChargeRequest, signal?: AbortSignal): Promise<ChargeOutcome> {
     const reply = await this.request(
-      'POST',
+      { method: 'POST', template: '/charges', key: idempotencyKey },
       '/charges',
       { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       JSON.stringify({ amount: request.amount, currency: request.currency, source: request.source }),
@@ -169,7 +219,7 @@ export class ProcessorClient {
 
   /** The charge recorded under this key, if the processor has one. Never throws. */
   async getCharge(idempotencyKey: string, signal?: AbortSignal): Promise<LookupOutcome> {
-    const reply = await this.request('GET', `/charges/${encodeURIComponent(idempotencyKey)}`, {}, undefined, signal);
+    const reply = await this.request({ method: 'GET', template: '/charges/:key', key: idempotencyKey }, `/charges/${encodeURIComponent(idempotencyKey)}`, {}, undefined, signal);
     if (reply.kind === 'failed') return { kind: 'unknown', reason: reply.reason };
     if (reply.status === 200) {
       const charge = parseCharge(reply.json);
@@ -189,7 +239,7 @@ export class ProcessorClient {
     if (after !== undefined) query.set('after', after);
     if (limit !== undefined) query.set('limit', String(limit));
     const search = query.toString();
-    const reply = await this.request('GET', `/charges${search === '' ? '' : `?${search}`}`);
+    const reply = await this.request(LIST, `/charges${search === '' ? '' : `?${search}`}`);
     if (reply.kind === 'failed') throw new ProcessorUnavailableError(reply.reason);
     const items: unknown = isRecord(reply.json) ? reply.json['charges'] : undefined;
     if (reply.status !== 200 || !isRecord(reply.json) || !Array.isArray(items)) {

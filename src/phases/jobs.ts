@@ -29,6 +29,8 @@ export interface ClaimedJob {
   previousHolder: string | null;
   /** When the lease ends, by this process's clock (a little early: measured before the claim was sent). */
   leaseEndsAt: number;
+  /** The W3C traceparent of the request that accepted the action: the job's spans continue its trace. Null when it was not traced. */
+  traceParent: string | null;
 }
 
 interface ClaimRow {
@@ -39,6 +41,7 @@ interface ClaimRow {
   recovery_point: string | null;
   attempts: number;
   previous_holder: string | null;
+  trace_parent: string | null;
 }
 
 function toJob(row: ClaimRow | undefined, leaseEndsAt: number): ClaimedJob | undefined {
@@ -54,6 +57,7 @@ function toJob(row: ClaimRow | undefined, leaseEndsAt: number): ClaimedJob | und
     attempts: row.attempts,
     previousHolder: row.previous_holder,
     leaseEndsAt,
+    traceParent: row.trace_parent,
   };
 }
 
@@ -82,7 +86,7 @@ export function claimDueStatement(holder: string, leaseSeconds: number, type: st
              LIMIT ${sql.lit(limit)}
                FOR UPDATE SKIP LOCKED) AS due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
- RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, due.locked_by AS previous_holder`;
+ RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, due.locked_by AS previous_holder, c.trace_parent`;
 }
 
 export async function claimNextJob(db: Kysely<Database>, holder: string, leaseSeconds: number, type: string): Promise<ClaimedJob | undefined> {
@@ -119,7 +123,7 @@ export async function claimJobForReconciliation(
                AND (locked_until IS NULL OR locked_until < now()) ${asSeen}
                FOR UPDATE SKIP LOCKED) AS free
      WHERE c.tenant_id = free.tenant_id AND c.id = free.id
- RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, free.locked_by AS previous_holder`.execute(db);
+ RETURNING c.tenant_id, c.id, c.action, c.phase_outputs, c.recovery_point, c.attempts, free.locked_by AS previous_holder, c.trace_parent`.execute(db);
   return toJob(rows[0], leaseEndsAt);
 }
 
@@ -189,7 +193,7 @@ export async function unheldJob(db: Kysely<Database>, type: string, which: { ten
 /** The processing jobs of `type` that no worker holds now, as a claim would return them: what reconciliation looks at. */
 export async function unheldJobs(db: Kysely<Database>, type: string, limit: number): Promise<ClaimedJob[]> {
   const { rows } = await sql<ClaimRow>`
-    SELECT tenant_id, id, action, phase_outputs, recovery_point, attempts, locked_by AS previous_holder FROM contexts
+    SELECT tenant_id, id, action, phase_outputs, recovery_point, attempts, locked_by AS previous_holder, trace_parent FROM contexts
      WHERE state = 'processing' AND action ->> 'type' = ${type}
        AND (locked_until IS NULL OR locked_until < now())
      ORDER BY run_after NULLS FIRST

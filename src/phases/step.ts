@@ -8,6 +8,8 @@ import { lockContext, type ContextRow } from '../contexts/repository.ts';
 import { writeContextState, type TerminalStateHook } from '../contexts/state-writer.ts';
 import type { Database } from '../db/schema.ts';
 import { inTransaction } from '../db/transaction.ts';
+import { ATTR } from '../telemetry/attributes.ts';
+import { inSpan } from '../telemetry/tracer.ts';
 import { crashIfArmed } from './failpoints.ts';
 import { commitRecoveryPoint, type ClaimedJob } from './jobs.ts';
 
@@ -47,6 +49,16 @@ function stillHeld(row: ContextRow | undefined, holder: string, from: string): r
   return row !== undefined && row.state === 'processing' && row.locked_by === holder && (row.recovery_point ?? 'accepted') === from;
 }
 
+/** The context's row, locked, if the job is still this holder's at `from` (span "context lock"). */
+function lockHeld(trx: Transaction<Database>, job: ClaimedJob, holder: string, from: string): Promise<ContextRow | undefined> {
+  return inSpan('context lock', async (span) => {
+    const row = await lockContext(trx, job.tenantId, job.contextId);
+    const held = stillHeld(row, holder, from);
+    if (span.isRecording()) span.setAttribute(ATTR.decision, held ? 'held' : 'lease-lost');
+    return held ? row : undefined;
+  });
+}
+
 async function finishLocked(trx: Transaction<Database>, job: ClaimedJob, row: ContextRow, result: Extract<PhaseResult, { kind: 'fail' | 'done' }>, deps: StepDeps): Promise<void> {
   const outcome = result.kind === 'done' ? { state: 'succeeded' as const, result: result.result } : { state: 'failed' as const, error: result.problem };
   await writeContextState(trx, job.tenantId, row, { kind: 'finish', outcome }, deps);
@@ -59,8 +71,8 @@ export async function commitExternal(job: ClaimedJob, from: string, phase: strin
     return committed ? 'next' : 'lease-lost';
   }
   return inTransaction(deps.db, async (trx) => {
-    const row = await lockContext(trx, job.tenantId, job.contextId);
-    if (!stillHeld(row, deps.holder, from)) return 'lease-lost';
+    const row = await lockHeld(trx, job, deps.holder, from);
+    if (!row) return 'lease-lost';
     await finishLocked(trx, job, row, result, deps);
     return 'finished';
   });
@@ -85,9 +97,10 @@ export async function runTransactional(
 ): Promise<{ committed: Committed; result: PhaseResult } | { committed: 'rolled-back'; result: PhaseResult }> {
   try {
     return await inTransaction(deps.db, async (trx) => {
-      const row = await lockContext(trx, job.tenantId, job.contextId);
-      if (!stillHeld(row, deps.holder, from)) return { committed: 'lease-lost' as const, result: retry('lease lost') };
-      const result = checkedResult(phase.name, await phase.run(trx as unknown as Transaction<unknown>, call));
+      const row = await lockHeld(trx, job, deps.holder, from);
+      if (!row) return { committed: 'lease-lost' as const, result: retry('lease lost') };
+      // The phase's own statements, in a span of their own (the phase's span is the transaction's parent).
+      const result = checkedResult(phase.name, await inSpan('phase statements', () => phase.run(trx as unknown as Transaction<unknown>, call)));
       if (result.kind === 'retry') throw new RolledBackForRetry(result);
       if (result.kind === 'next') {
         if (!(await commitRecoveryPoint(trx, job, deps.holder, from, phase.name, result.output, deps.leaseSeconds))) throw new Error('recovery point changed under the row lock');

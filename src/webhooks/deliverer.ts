@@ -7,9 +7,12 @@
 // afterwards. A deliverer that dies mid-round leaves its rows locked until the lease runs out;
 // then another one sends them again — at least once, never "exactly once": receivers
 // de-duplicate by `webhook-id`.
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { ATTR, keyHash } from '../telemetry/attributes.ts';
+import { CLIENT, inSpan } from '../telemetry/tracer.ts';
 import { signWebhook } from './signing.ts';
 
 /**
@@ -112,7 +115,38 @@ function describeFailure(error: unknown): string {
   return error.message;
 }
 
-async function send(delivery: ClaimedDelivery, timeoutMs: number, shutdown: AbortSignal | undefined): Promise<Outcome> {
+/**
+ * A delivery's CLIENT span: the receiver's host and port (not the URL, whose query may hold a
+ * token), the event id's hash (the id receivers de-duplicate by), the attempt and the status.
+ * Never the secret, the signature or the payload.
+ */
+function describeDelivery(span: Span, delivery: ClaimedDelivery, outcome: Outcome, status: number | undefined): void {
+  let server: { address: string; port: number } | undefined;
+  try {
+    const url = new URL(delivery.url);
+    server = { address: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+  } catch {
+    server = undefined;
+  }
+  span.setAttributes({
+    [ATTR.httpMethod]: 'POST', [ATTR.keyHash]: keyHash(delivery.event_id), [ATTR.webhookAttempt]: delivery.attempts + 1,
+    [ATTR.outcome]: outcome.kind,
+    ...(server ? { [ATTR.serverAddress]: server.address, [ATTR.serverPort]: server.port } : {}),
+    ...(status === undefined ? {} : { [ATTR.httpStatus]: status }),
+  });
+  if (outcome.kind === 'failed') span.setStatus({ code: SpanStatusCode.ERROR });
+}
+
+/** One attempt at one delivery, in a CLIENT span ("POST webhook"). */
+function send(delivery: ClaimedDelivery, timeoutMs: number, shutdown: AbortSignal | undefined): Promise<Outcome> {
+  return inSpan('POST webhook', async (span) => {
+    const { outcome, status } = await post(delivery, timeoutMs, shutdown);
+    if (span.isRecording()) describeDelivery(span, delivery, outcome, status);
+    return outcome;
+  }, CLIENT);
+}
+
+async function post(delivery: ClaimedDelivery, timeoutMs: number, shutdown: AbortSignal | undefined): Promise<{ outcome: Outcome; status?: number }> {
   const timestamp = Math.floor(Date.now() / 1000);
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
@@ -131,11 +165,12 @@ async function send(delivery: ClaimedDelivery, timeoutMs: number, shutdown: Abor
       signal: shutdown ? AbortSignal.any([timeout, shutdown]) : timeout,
     });
     await response.body?.cancel().catch(() => undefined); // the body is not needed; free the socket
-    if (response.status >= 200 && response.status < 300) return { kind: 'delivered' };
-    return { kind: 'failed', error: `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}` };
+    const { status } = response;
+    if (status >= 200 && status < 300) return { outcome: { kind: 'delivered' }, status };
+    return { outcome: { kind: 'failed', error: `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}` }, status };
   } catch (error) {
-    if (shutdown?.aborted && !timeout.aborted) return { kind: 'aborted' };
-    return { kind: 'failed', error: describeFailure(error) };
+    if (shutdown?.aborted && !timeout.aborted) return { outcome: { kind: 'aborted' } };
+    return { outcome: { kind: 'failed', error: describeFailure(error) } };
   }
 }
 

@@ -1,6 +1,9 @@
 // The engine's migrations keep their own bookkeeping (idempotence_migrations, in the engine's
 // schema): a host's `schema_migrations` is never read as the engine's, and the engine's own
 // bookkeeping from before the rename is adopted, not applied again.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { loadMigrations, migrate } from '../../src/db/migrate.ts';
 import { createTestDatabase } from '../helpers/database.ts';
@@ -51,4 +54,14 @@ test('in public beside a host\'s tenants table, the failure says what to do', as
   await database.pool.query('CREATE TABLE tenants (id serial PRIMARY KEY, email text)');
   const error = await t.throwsAsync(migrate(database.pool));
   t.regex(error?.message ?? '', /relation "tenants" already exists — schema public has a table of that name already: give the engine a schema of its own/);
+});
+
+test('migration numbers rise, each used once; a gap (another branch\'s number, not merged yet) is allowed', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'idem-migrations-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, '001_first.sql'), 'SELECT 1;');
+  await writeFile(path.join(dir, '003_third.sql'), 'SELECT 3;');
+  t.deepEqual((await loadMigrations(dir)).map((migration) => migration.version), [1, 3]);
+  await writeFile(path.join(dir, '003_again.sql'), 'SELECT 3;');
+  await t.throwsAsync(loadMigrations(dir), { message: /003_third\.sql repeats or goes below number 3/ });
 });
