@@ -572,6 +572,548 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/contexts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Find contexts across tenants
+         * @description The contexts an operator looks for, as the admin API shows them (`OperatorContext`:
+         *     with the tenant, the job's attempts, lease and recovery point, and the row's
+         *     `entityTag`), newest first. Three ways to look, one of which is needed (`400`
+         *     `invalid-parameter` without any):
+         *
+         *     * `id`: the contexts with this id, in every tenant (an id is unique per tenant only);
+         *       with `tenant`, in that one.
+         *     * `idempotencyKey`: the contexts created by a keyed `POST /contexts` with this key, in
+         *       every tenant (or in `tenant`): "what happened to this customer's key?".
+         *     * `tenant` alone: that tenant's contexts, paged with `limit` and `cursor`, and narrowed
+         *       with `state` (including the derived `parked` and `expired`).
+         *
+         *     `state` narrows only a tenant's list (with `id` or `idempotencyKey` it is checked but
+         *     does not filter), and only the tenant's list has `_links.next`. Operational data is read
+         *     live: `Cache-Control: no-store`, no `ETag`.
+         */
+        get: operations["adminFindContexts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Find contexts across tenants (headers only)
+         * @description `HEAD /admin/contexts` answers with the status and headers `GET /admin/contexts` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminFindContexts"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants/{tenantId}/contexts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a context as an operator sees it
+         * @description One context of one tenant with everything it holds (`OperatorContextDetail`: the
+         *     action, result or error, the recorded response status and the outputs of its committed
+         *     phases, besides the job's attempts, lease and recovery point) and the links to the
+         *     operator actions that apply to it now (`retry`, `reconcile`).
+         *
+         *     The `ETag` is the row's entity tag, `"r<xmin>"`, the same as the `entityTag` member:
+         *     what an operator action's `If-Match` is compared with. It changes on every write of the
+         *     row — a worker's claim, a lease renewal, a recovery point, a release with a new
+         *     `lastError`, a final state, an operator action — so a tag read while a worker holds the
+         *     job is stale seconds later. The representation also shows what time derives (`expired`,
+         *     the links of a job whose lease ran out), which the tag does not follow: hence
+         *     `Cache-Control: private, no-cache`, and `If-None-Match` answers `304` only while the
+         *     row is unwritten. `Content-Location` names the context's admin path.
+         */
+        get: operations["adminGetContext"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Read a context as an operator sees it (headers only)
+         * @description `HEAD /admin/tenants/{tenantId}/contexts/{id}` answers with the status and headers `GET /admin/tenants/{tenantId}/contexts/{id}` would answer with (its parameters and preconditions included), without a body: a cheap way to read the row's current entity tag.
+         */
+        head: operations["headAdminGetContext"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants/{tenantId}/contexts/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A context's timeline
+         * @description What happened to one context, in time order, to tell what a client, a worker and the
+         *     operators did: its creation; every write request that touched it (`PUT`, `DELETE`, the
+         *     `POST` that created it — executed, replayed, `412`, `409` …; reads are left out); every
+         *     phase its asynchronous action ran (outcome, attempt, recovery point, error); every
+         *     operator action on it, allowed or refused; its final state; and the webhook deliveries
+         *     of that state (`TimelineEntry`, one schema per `kind`). At most the latest 500 journal
+         *     events are shown. Beside the entries: the context itself (`OperatorContextDetail`) and
+         *     its deliveries (`WebhookDelivery`, with their entity tags for `redeliver`).
+         *
+         *     The journal is for people, not for correctness: requests and phases are written in
+         *     batches a fraction of a second after they happen, a process that dies loses its last
+         *     batch, and events are kept for OPERATIONS_RETENTION_DAYS (7 unless configured).
+         *     `Cache-Control: no-store`, no `ETag`.
+         */
+        get: operations["adminGetContextTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * A context's timeline (headers only)
+         * @description `HEAD /admin/tenants/{tenantId}/contexts/{id}/timeline` answers with the status and headers `GET /admin/tenants/{tenantId}/contexts/{id}/timeline` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminGetContextTimeline"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants/{tenantId}/contexts/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a parked job now
+         * @description Makes a **parked** job — `processing`, out of attempts (every attempt's outcome stayed
+         *     unknown), held by no worker — due again now, its `attempts` counted from zero, so a
+         *     worker takes it up at once. Nothing is charged or posted by this request itself: the
+         *     worker runs the pending phase with the same idempotency key as before, so a retry can
+         *     never do anything twice. Use it once the cause is gone (the processor answers again);
+         *     ask `reconcile` first when the pending phase may have happened.
+         *
+         *     Conditional, like every operator action: `If-Match` must carry the `entityTag` of the
+         *     context as you read it (`GET /admin/tenants/{tenantId}/contexts/{id}`, or its
+         *     `_links.retry` in a list), which changes on every write of the row — a worker's claim,
+         *     a lease, a recovery point. So the retry acts only on the job you looked at: `428`
+         *     without `If-Match`; `412` when the row was written since (the `ETag` header carries
+         *     its current tag — read it again and decide again); `409`
+         *     `operator-action-not-applicable` when it is as you saw it but not parked (or a worker
+         *     holds it). `If-Match: *` acts on the row as it is now. Allowed or refused, the request
+         *     is written to the audit log and to the context's timeline, with `operator` and
+         *     `reason` from the body.
+         *
+         *     Order of evaluation: `404` (administration off) → `429` (failed authentications) →
+         *     `401` → `429` (the administrator's limits) → `404` (an id that is not a UUID) →
+         *     `413`/`415`/`400` (the body) → `422` `validation-failed` → `428` → the conditional
+         *     update: `200`, or `404` (no such context) / `412` / `409`.
+         */
+        post: operations["adminRetryContext"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants/{tenantId}/contexts/{id}/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reconcile one job now
+         * @description Runs the reconciliation of `npm run reconcile` for this one job: a `processing` job
+         *     held by no worker (parked, or waiting for its next attempt), of an action type with a
+         *     reconcile hook (`payment`: the processor is asked for the charge by its idempotency
+         *     key), is claimed as a worker would claim it, and its pending external phase is not run
+         *     but looked up. The answer goes through the same conditional commits a worker's would,
+         *     so this can run beside live workers and never does anything twice. `outcome`:
+         *
+         *     | `outcome` | What happened |
+         *     |---|---|
+         *     | `finished` | the phase had happened and settled the job: the context is `succeeded` or `failed` |
+         *     | `handed-on` | the phase had happened; the job went on as far as it may and is due now for a worker |
+         *     | `resumed` | the phase had not happened; the job is due again now, `attempts` from zero |
+         *     | `unknown` | the hook could not tell; the job is left as it was (a person should look) |
+         *
+         *     Conditional on `If-Match` exactly as `retry` (the `entityTag` of the context as read,
+         *     or `*`; `428` without, `412` when the row was written since, with the current tag in
+         *     `ETag`); `409` `operator-action-not-applicable` when the context is as seen but not
+         *     `processing`, held by a worker, or of a type without a reconcile hook. Allowed or
+         *     refused, it is written to the audit log and the context's timeline (with the phases it
+         *     ran). Order of evaluation: as `retry`.
+         */
+        post: operations["adminReconcileContext"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhook-deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+                 * @example 42
+                 */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a webhook delivery
+         * @description One delivery of a webhook event to one endpoint, in any tenant: its attempts, the next
+         *     one, the last error, whether and when it was delivered. The `ETag` is the row's entity
+         *     tag (`"r<xmin>"`, also the `entityTag` member), which changes on every write of the
+         *     row — each attempt, each lease the deliverer takes — and which `redeliver`'s `If-Match`
+         *     is compared with.
+         */
+        get: operations["adminGetWebhookDelivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Read a webhook delivery (headers only)
+         * @description `HEAD /admin/webhook-deliveries/{id}` answers with the status and headers `GET /admin/webhook-deliveries/{id}` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminGetWebhookDelivery"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/webhook-deliveries/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+                 * @example 42
+                 */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a webhook delivery again now
+         * @description Makes the delivery due now with `attempts` counted from zero — also one that was
+         *     delivered (`wasDelivered`), or one out of attempts — so the deliverer sends the event
+         *     again at once, with the same `webhook-id` and body (receivers de-duplicate by it).
+         *     Use it once a failing endpoint is fixed, or when a receiver lost an event.
+         *
+         *     Conditional on `If-Match` like every operator action: the `entityTag` of the delivery
+         *     as read (`GET /admin/webhook-deliveries/{id}`, a context's timeline or
+         *     `GET /admin/attention`), which changes with every attempt, or `*`. `428` without
+         *     `If-Match`; `412` when the row was written since (current tag in `ETag`); `409`
+         *     `operator-action-not-applicable` while the delivery is being sent (the deliverer holds
+         *     it). Allowed or refused, it is written to the audit log (and, when done, to the
+         *     context's timeline). Order of evaluation: as `retry` (`404` for an id that is not a
+         *     delivery number before the body is read).
+         */
+        post: operations["adminRedeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/attention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What needs a person
+         * @description The console's first page, across tenants: **parked** jobs (`processing`, out of
+         *     attempts, not due: retry or reconcile them), **stuck** jobs (`processing`, due, but not
+         *     written for longer than `stuckAfterSeconds` — no worker runs, or one keeps losing its
+         *     lease), webhook endpoints whose deliveries keep failing and those deliveries (most
+         *     attempts first), and the findings of the last audit (`POST /admin/audits`). Each list
+         *     holds at most `limit` rows, oldest first (endpoints: most failing first).
+         *     `Cache-Control: no-store`.
+         */
+        get: operations["adminGetAttention"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * What needs a person (headers only)
+         * @description `HEAD /admin/attention` answers with the status and headers `GET /admin/attention` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminGetAttention"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/audits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run every action's audit now
+         * @description Runs the audit hook of every asynchronous action type (for payments: the processor's
+         *     charges against our payments and ledger — a charge nobody asked for, a credit without a
+         *     charge, a charge on a payment that ended `failed`, to be refunded) and answers its
+         *     findings. What single jobs cannot show; `GET /admin/attention` shows the last run's
+         *     findings as `lastAudit`. An audit that cannot run (the processor does not answer) is a
+         *     finding of kind `audit-failed`, not an error. It changes nothing, so it needs no
+         *     precondition; it is written to the audit log with its findings, under `operator` and
+         *     `reason` from the optional body.
+         */
+        post: operations["adminRunAudit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/audit-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the audit log
+         * @description Every operator action — `retry`, `reconcile`, `redeliver`, `audit` — allowed
+         *     (`outcome` `done`) or refused (`stale`: `412`, `not-applicable`: `409`, `not-found`:
+         *     `404`), newest first, with who named themselves as acting (`actor`, the body's
+         *     `operator`; the admin credential is shared), the `If-Match` it was conditional on and
+         *     what it did or why it was refused (`detail`, with the body's `reason`). Kept for
+         *     OPERATIONS_RETENTION_DAYS (7 unless configured). Paged with `limit` and `cursor`.
+         *     `Cache-Control: no-store`.
+         */
+        get: operations["adminListAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * List the audit log (headers only)
+         * @description `HEAD /admin/audit-log` answers with the status and headers `GET /admin/audit-log` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminListAuditLog"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/stats/requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Write requests per minute, by outcome
+         * @description The console's request chart: for each of the last `minutes` minutes (the current one
+         *     last), how many write requests that touched a context came to each outcome —
+         *     `executed`, `replayed`, `precondition-failed` (`412`), `conflict` (`409`) … (see
+         *     `RequestOutcome`) — in all tenants or in `tenant`. One column per minute with zeros
+         *     filled in (`MinuteSeries`), ready to draw; an outcome that did not occur in the window
+         *     has no series. Counted from the operations journal, so the last fraction of a second is
+         *     not in yet. `Cache-Control: no-store`.
+         */
+        get: operations["adminGetRequestStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Write requests per minute, by outcome (headers only)
+         * @description `HEAD /admin/stats/requests` answers with the status and headers `GET /admin/stats/requests` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminGetRequestStats"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/stats/contexts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Contexts per minute, by state
+         * @description The console's state chart: for each of the last `minutes` minutes, how many contexts
+         *     were in each state (`OperatorState`, with the derived `parked` and `expired`), in all
+         *     tenants or in `tenant`, as sampled once a minute by a worker. A minute without a sample
+         *     (no worker ran) is a gap, not zero: its columns are 0 in every series and `sampled`
+         *     says which minutes have one. `Cache-Control: no-store`.
+         */
+        get: operations["adminGetContextStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Contexts per minute, by state (headers only)
+         * @description `HEAD /admin/stats/contexts` answers with the status and headers `GET /admin/stats/contexts` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminGetContextStats"];
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the tenants
+         * @description The tenants (at most 1000, oldest first), to pick one in the console, and the
+         *     asynchronous action types this service runs (`asynchronousActions`: the types whose
+         *     jobs can be parked, retried and reconciled). No API keys: they are stored only as
+         *     hashes. `Cache-Control: no-store`.
+         */
+        get: operations["adminListTenants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * List the tenants (headers only)
+         * @description `HEAD /admin/tenants` answers with the status and headers `GET /admin/tenants` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headAdminListTenants"];
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Operator console page
+         * @description The operator console: an HTML page whose scripts (`/console/{asset}`) use the admin API
+         *     (`/admin/…`) and nothing else, with the ADMIN_TOKEN the operator signs in with. The
+         *     page and its files hold no data, so they need no credentials (like `/docs`); they come
+         *     from this service only — its own modules and uPlot's bundle for the charts — and the
+         *     `Content-Security-Policy` allows nothing from anywhere else. Served whether or not
+         *     ADMIN_TOKEN is configured (without it, the admin API the page calls answers `404`).
+         *     `Cache-Control: no-cache`.
+         */
+        get: operations["getConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Operator console page (headers only)
+         * @description `HEAD /console` answers with the status and headers `GET /console` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headConsole"];
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A file of the console: its modules `app.js`, `api.js`, `dom.js`, `views.js`,
+                 *     `detail.js`, `charts.js`, its style sheet `console.css`, and uPlot's `uplot.js` and
+                 *     `uplot.css`. Any other name answers `404`.
+                 * @example app.js
+                 */
+                asset: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Script or style sheet of the console
+         * @description A JavaScript module or style sheet the console page loads, served by this service
+         *     itself (the modules compiled by the build, or transpiled from their TypeScript source
+         *     on first request in development). No key needed. `Cache-Control: no-cache`.
+         */
+        get: operations["getConsoleAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * Script or style sheet of the console (headers only)
+         * @description `HEAD /console/{asset}` answers with the status and headers `GET /console/{asset}` would answer with (its parameters and preconditions included), without a body.
+         */
+        head: operations["headConsoleAsset"];
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     contextEvent: {
@@ -635,6 +1177,7 @@ export interface components {
          *     | `https://idempotence.dev/problems/payment-declined` | 402 | The card payment was declined — never an HTTP answer: it is recorded in the `error` of a `failed` context |
          *     | `https://idempotence.dev/problems/payment-rejected` | 422 | The processor rejected the payment — never an HTTP answer: it is recorded in the `error` of a `failed` context |
          *     | `https://idempotence.dev/problems/precondition-required` | 428 | Precondition required |
+         *     | `https://idempotence.dev/problems/operator-action-not-applicable` | 409 | The operator action does not apply to the target in its current state — from the admin API's operator actions |
          *     | `https://idempotence.dev/problems/too-many-requests` | 429 | Too many requests |
          *     | `https://idempotence.dev/problems/internal-error` | 500 | Internal server error |
          *     | `https://idempotence.dev/problems/service-unavailable` | 503 | Service temporarily unavailable |
@@ -669,6 +1212,7 @@ export interface components {
          * @example https://idempotence.dev/problems/payment-declined
          * @example https://idempotence.dev/problems/payment-rejected
          * @example https://idempotence.dev/problems/precondition-required
+         * @example https://idempotence.dev/problems/operator-action-not-applicable
          * @example https://idempotence.dev/problems/too-many-requests
          * @example https://idempotence.dev/problems/internal-error
          * @example https://idempotence.dev/problems/service-unavailable
@@ -1276,6 +1820,537 @@ export interface components {
             timestamp: string;
             data: components["schemas"]["Context"];
         };
+        /**
+         * OperatorState
+         * @description The state of a context as an operator sees it: the stored states, and two derived
+         *     ones — `parked` (`processing`, out of attempts, due never: a person retries or
+         *     reconciles it) and `expired` (`open` past `expiresAt`).
+         * @enum {string}
+         */
+        OperatorState: "open" | "expired" | "processing" | "parked" | "succeeded" | "failed" | "cancelled";
+        /**
+         * RequestOutcome
+         * @description What a write request that touched a context came to, in the timeline and the request
+         *     chart: `replayed` (`Idempotent-Replayed: true`, whatever the status);
+         *     `precondition-failed` (`412`); `precondition-required` (`428`); `conflict` (`409`);
+         *     `rate-limited` (`429`); `refused` (another `4xx`); `error` (`5xx`); `accepted` (`202`,
+         *     a worker finishes it); `created` (a `2xx` to `POST /contexts`); `cancelled` (a `2xx` to
+         *     `DELETE`); `executed` (another `2xx`).
+         * @enum {string}
+         */
+        RequestOutcome: "executed" | "accepted" | "created" | "cancelled" | "replayed" | "precondition-failed" | "precondition-required" | "conflict" | "rate-limited" | "refused" | "error";
+        /**
+         * EntityTag
+         * @description The row's entity tag, `"r<xmin>"` with its quotes, as `If-Match` takes it. It changes
+         *     on every write of the row: for a context a worker's claim, a lease renewal, a recovery
+         *     point, a release with a new `lastError`, a final state, an operator action.
+         * @example "r73415"
+         */
+        EntityTag: string;
+        /**
+         * OperatorContext
+         * @description A context as the admin API shows it, in any tenant: beside what `GET /contexts/{id}`
+         *     shows, the job's `attempts`, `lastError`, `recoveryPoint` (the last committed phase,
+         *     `accepted` before the first), `runAfter` (when it is due; `null` once parked),
+         *     `lockedBy`/`lockedUntil` (the worker holding it and until when), and the row's
+         *     `entityTag` for operator actions. In lists the members `action`, `result`, `error`,
+         *     `responseStatus` and `phaseOutputs` are left out (`OperatorContextDetail` has them).
+         *     The link `retry` is present exactly while the context is parked and held by no
+         *     worker; `reconcile` while it is `processing` and held by no worker.
+         */
+        OperatorContext: {
+            /** Format: uuid */
+            tenantId: string;
+            tenantName: string;
+            /** Format: uuid */
+            id: string;
+            state: components["schemas"]["OperatorState"];
+            /**
+             * @description The action's type (`deposit`, `transfer`, `payment`, or a host's own); `null` until an action executed or was accepted.
+             * @example payment
+             */
+            type: string | null;
+            /** @description The context's version, as in its public `ETag`. */
+            version: number;
+            /** @description How many times a worker has taken up the job since it was accepted or last retried (`0` for contexts that never were jobs). */
+            attempts: number;
+            /** @description Why the job's last attempt did not finish; `null` if none failed. */
+            lastError: string | null;
+            /**
+             * @description The last committed phase of the job (`accepted` before its first); `null` for contexts that never were jobs.
+             * @example accepted
+             */
+            recoveryPoint: string | null;
+            /**
+             * Format: date-time
+             * @description When the job is due; `null` for a parked job and for contexts that are not jobs.
+             */
+            runAfter: string | null;
+            /** @description The worker (or reconciliation) that holds the job; `null` once it gave the job back. */
+            lockedBy: string | null;
+            /**
+             * Format: date-time
+             * @description Until when that holder's lease runs; `null` or in the past, no worker holds the job (one that died keeps its name here until the lease ends).
+             */
+            lockedUntil: string | null;
+            /** @description The `Idempotency-Key` of the `POST /contexts` that created the context, or `null`. */
+            idempotencyKey: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            expiresAt: string;
+            entityTag: components["schemas"]["EntityTag"];
+            /** @description Detail only. The action executed or accepted, as sent; `null` until then. */
+            action?: Record<string, never> | null;
+            /** @description Detail only. The result of a `succeeded` action (see `Context`); otherwise `null`. */
+            result?: Record<string, never> | null;
+            /** @description Detail only. The problem recorded by a `failed` action; otherwise `null`. */
+            error?: components["schemas"]["Problem"] | null;
+            /** @description Detail only. The status of the recorded answer (`200`, `201`, `202` …); `null` while `open` or `cancelled`. */
+            responseStatus?: number | null;
+            /** @description Detail only. What each committed phase of the job saved, by phase name (for a payment, the charge); empty for contexts that are not jobs. */
+            phaseOutputs?: {
+                [key: string]: unknown;
+            };
+            _links: {
+                self: components["schemas"]["Link"];
+                timeline: components["schemas"]["Link"];
+                retry?: components["schemas"]["Link"];
+                reconcile?: components["schemas"]["Link"];
+            };
+        };
+        /**
+         * OperatorContextDetail
+         * @description An `OperatorContext` with everything it holds — the members the lists leave out are all present.
+         */
+        OperatorContextDetail: components["schemas"]["OperatorContext"] & Record<string, never>;
+        /** OperatorContextList */
+        OperatorContextList: {
+            items: components["schemas"]["OperatorContext"][];
+            _links: components["schemas"]["PageLinks"];
+        };
+        /**
+         * WebhookDelivery
+         * @description One delivery of a webhook event to one endpoint, as the admin API shows it. Not yet
+         *     delivered while `deliveredAt` is `null`: due at `nextAttemptAt`, or never again when
+         *     that is `null` (out of attempts; `redeliver` sends it again). The link `context`
+         *     names the context whose final state it reports.
+         */
+        WebhookDelivery: {
+            id: number;
+            /** Format: uuid */
+            tenantId: string;
+            /**
+             * Format: uuid
+             * @description The context the event is about; `null` for events that are not about one.
+             */
+            contextId: string | null;
+            /** Format: uuid */
+            endpointId: string;
+            /** @description The endpoint's URL. */
+            url: string;
+            /**
+             * @description The `webhook-id` of the event, the same on every attempt.
+             * @example msg_5ab9b762-d162-42a4-b998-2ec4e3491969
+             */
+            eventId: string;
+            /** @example context.succeeded */
+            eventType: string;
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due; `null` once out of attempts.
+             */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            lastError: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            entityTag: components["schemas"]["EntityTag"];
+            _links: {
+                self: components["schemas"]["Link"];
+                redeliver: components["schemas"]["Link"];
+                context?: components["schemas"]["Link"];
+            };
+        };
+        /**
+         * TimelineEntry
+         * @description One event in a context's timeline, told apart by `kind`: `created`, `request` (a write
+         *     request that touched it), `phase` (a phase of its job), `operator` (an operator action
+         *     on it), `finished` (its final state) and `webhook` (a delivery of that state).
+         */
+        TimelineEntry: components["schemas"]["TimelineCreated"] | components["schemas"]["TimelineRequest"] | components["schemas"]["TimelinePhase"] | components["schemas"]["TimelineOperator"] | components["schemas"]["TimelineFinished"] | components["schemas"]["TimelineWebhook"];
+        /**
+         * TimelineCreated
+         * @description The context was created; `detail.idempotencyKey` says whether by a keyed `POST /contexts`.
+         */
+        TimelineCreated: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "created";
+            /** @constant */
+            outcome: "created";
+            detail: {
+                idempotencyKey: boolean;
+            };
+        };
+        /**
+         * TimelineRequest
+         * @description A write request that touched the context, with its answer: the method, the route
+         *     template (never the raw path), the status, whether it was a replay, whether it carried
+         *     an `Idempotency-Key` (never its value) and how long it took. No header value or body is
+         *     kept.
+         */
+        TimelineRequest: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "request";
+            outcome: components["schemas"]["RequestOutcome"];
+            detail: {
+                /** @example PUT */
+                method: string;
+                /** @example /contexts/:id */
+                route: string;
+                status: number;
+                replayed: boolean;
+                keyed: boolean;
+                /** @description Milliseconds the request took, to a tenth. */
+                ms: number;
+            };
+        };
+        /**
+         * TimelinePhase
+         * @description A phase of the context's job ran (by a worker, `mode` `work`, or by reconciliation).
+         *     `outcome`: `next` (committed, the job goes on), `done` / `fail` (the job ended),
+         *     `retry` (the outcome was unknown; given back for a later attempt), `parked` (the same,
+         *     out of attempts), `resumed` (reconciliation: the phase had not happened, due again
+         *     now), `lease-lost` (another worker had taken the job; nothing was written).
+         */
+        TimelinePhase: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "phase";
+            /** @enum {string} */
+            outcome: "next" | "done" | "fail" | "retry" | "parked" | "resumed" | "lease-lost";
+            detail: {
+                /** @example charge */
+                phase: string;
+                /** @enum {string} */
+                kind: "external" | "transactional";
+                attempt: number;
+                /** @description The recovery point after the phase (its name when it committed, the one before otherwise). */
+                recoveryPoint: string;
+                ms: number;
+                /** @description The worker (or reconciliation) that ran it. */
+                worker: string;
+                /** @enum {string} */
+                mode: "work" | "reconcile";
+                /** @description Why the phase's outcome was unknown (`retry`, `parked`, `resumed`). */
+                error?: string;
+            };
+        };
+        /**
+         * TimelineOperator
+         * @description An operator action on the context, allowed or refused: `outcome` is the action and
+         *     how it ended (`retry: done`, `reconcile: stale`, `redeliver: done` …), `detail` what it
+         *     did or why it was refused (as in the audit log), with `actor` and `reason`.
+         */
+        TimelineOperator: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "operator";
+            /** @example retry: done */
+            outcome: string;
+            detail: components["schemas"]["OperatorActionDetail"];
+        };
+        /**
+         * TimelineFinished
+         * @description The context reached its final state (`outcome`) at its `updatedAt`, with `detail.version` its final version.
+         */
+        TimelineFinished: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "finished";
+            /** @enum {string} */
+            outcome: "succeeded" | "failed" | "cancelled";
+            detail: {
+                version: number;
+            };
+        };
+        /**
+         * TimelineWebhook
+         * @description A webhook delivery of the final state: `delivered` (at `at`), `queued` (not tried yet)
+         *     or `failing` (tried, not delivered; `at` is when it was queued). `detail.delivery` is
+         *     its id (`GET /admin/webhook-deliveries/{id}`).
+         */
+        TimelineWebhook: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "webhook";
+            /** @enum {string} */
+            outcome: "delivered" | "queued" | "failing";
+            detail: {
+                delivery: number;
+                eventType: string;
+                url: string;
+                attempts: number;
+                lastError: string | null;
+            };
+        };
+        /**
+         * ContextTimeline
+         * @description A context, its timeline (oldest first) and its webhook deliveries.
+         */
+        ContextTimeline: {
+            context: components["schemas"]["OperatorContextDetail"];
+            entries: components["schemas"]["TimelineEntry"][];
+            deliveries: components["schemas"]["WebhookDelivery"][];
+            _links: {
+                self: components["schemas"]["Link"];
+                context: components["schemas"]["Link"];
+            };
+        };
+        /**
+         * FailingEndpoint
+         * @description A webhook endpoint with deliveries that were tried and are not delivered.
+         */
+        FailingEndpoint: {
+            /** Format: uuid */
+            tenantId: string;
+            /** Format: uuid */
+            endpointId: string;
+            url: string;
+            /** @description How many of its deliveries are failing. */
+            failing: number;
+            /**
+             * Format: date-time
+             * @description When the oldest of them was queued.
+             */
+            oldest: string;
+            /** @description The last error of the newest of them. */
+            lastError: string | null;
+        };
+        /**
+         * AuditFinding
+         * @description Something an action's audit found that no single job shows, by `kind` — for payments
+         *     `unknown-charge` (a charge whose key names no payment), `credit-without-charge`,
+         *     `charge-without-credit`, `charge-on-failed-context` (to be refunded) — or
+         *     `audit-failed` (the audit could not run; `detail` says why). `type` is the action
+         *     type. Other members name what it is about (`key`, `chargeId`, `tenantId`,
+         *     `contextId`).
+         */
+        AuditFinding: {
+            /** @example charge-on-failed-context */
+            kind: string;
+            /** @example payment */
+            type: string;
+            key?: string;
+            /** Format: uuid */
+            tenantId?: string;
+            /** Format: uuid */
+            contextId?: string;
+            chargeId?: string;
+            detail?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AuditReport
+         * @description A run of every action's audit.
+         */
+        AuditReport: {
+            /**
+             * Format: date-time
+             * @description When it ran.
+             */
+            at: string;
+            findings: components["schemas"]["AuditFinding"][];
+        };
+        /**
+         * Attention
+         * @description What needs a person, across tenants (`GET /admin/attention`).
+         */
+        Attention: {
+            /** @description The threshold the `stuck` list was read with. */
+            stuckAfterSeconds: number;
+            /** @description Parked jobs, longest unwritten first. */
+            parked: components["schemas"]["OperatorContext"][];
+            /** @description Due `processing` jobs not written for longer than `stuckAfterSeconds`, longest first. */
+            stuck: components["schemas"]["OperatorContext"][];
+            failingEndpoints: components["schemas"]["FailingEndpoint"][];
+            /** @description Tried and undelivered deliveries, most attempts first. */
+            failingDeliveries: components["schemas"]["WebhookDelivery"][];
+            /** @description The last audit that ran (`POST /admin/audits`), or `null` if none did within the retention. */
+            lastAudit: components["schemas"]["AuditReport"] | null;
+            _links: {
+                self: components["schemas"]["Link"];
+                audit: components["schemas"]["Link"];
+            };
+        };
+        /**
+         * OperatorActionBody
+         * @description Body of the operator actions and `POST /admin/audits` (optional). Violations answer `422` `validation-failed`.
+         */
+        OperatorActionBody: {
+            /** @description Who acts, as the audit log names them (`actor`); `operator` when absent. */
+            operator?: string;
+            /** @description Why, kept with the log entry and the timeline event (an empty one is dropped). */
+            reason?: string;
+        };
+        /**
+         * OperatorActionDetail
+         * @description What an operator action did, or why it was refused, with who acted (`actor`) and
+         *     `reason` when one was given. Done: `retry` has `attemptsBefore` and `lastError`;
+         *     `reconcile` `result` (its `outcome`) and `recoveryPoint`; `redeliver` `delivery`,
+         *     `attemptsBefore` and `wasDelivered`; `audit` `findings` and `ranAt`. Refused as not
+         *     applicable: `why`.
+         */
+        OperatorActionDetail: {
+            actor: string;
+            reason?: string;
+            why?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AuditLogEntry
+         * @description One operator action, allowed or refused.
+         */
+        AuditLogEntry: {
+            id: number;
+            /** Format: date-time */
+            at: string;
+            /** @description The body's `operator`, or `operator`. */
+            actor: string;
+            /** @enum {string} */
+            action: "retry" | "reconcile" | "redeliver" | "audit";
+            /**
+             * Format: uuid
+             * @description The tenant of the target; `null` for an audit and for a refused `redeliver`.
+             */
+            tenantId: string | null;
+            /**
+             * @description What it acted on, in words (`context <id>`, `webhook delivery <id>`, `all actions`).
+             * @example context dbedf349-6f41-4540-8220-9d5b8e937d9d
+             */
+            target: string;
+            /** @description The `If-Match` the action was conditional on, as sent (at most 200 characters); empty for an audit. */
+            ifMatch: string | null;
+            /**
+             * @description `done`, or why it was refused: `stale` (`412`), `not-applicable` (`409`), `not-found` (`404`).
+             * @enum {string}
+             */
+            outcome: "done" | "stale" | "not-applicable" | "not-found";
+            detail: components["schemas"]["OperatorActionDetail"];
+        };
+        /** AuditLog */
+        AuditLog: {
+            items: components["schemas"]["AuditLogEntry"][];
+            _links: components["schemas"]["PageLinks"];
+        };
+        /** RetryOutcome */
+        RetryOutcome: {
+            /** @constant */
+            outcome: "due-now";
+            /** @description The attempts the job had used before the retry. */
+            attemptsBefore: number;
+            /** @description The context after the retry (`null` only if it was removed meanwhile). */
+            context: components["schemas"]["OperatorContextDetail"] | null;
+        };
+        /** ReconcileOutcome */
+        ReconcileOutcome: {
+            /**
+             * @description How the job was reconciled (see the operation).
+             * @enum {string}
+             */
+            outcome: "finished" | "handed-on" | "resumed" | "unknown";
+            /** @description The context afterwards (`null` only if it was removed meanwhile). */
+            context: components["schemas"]["OperatorContextDetail"] | null;
+        };
+        /** RedeliverOutcome */
+        RedeliverOutcome: {
+            /** @constant */
+            outcome: "due-now";
+            attemptsBefore: number;
+            /** @description The delivery had been delivered before (it is sent again all the same). */
+            wasDelivered: boolean;
+            /** @description The delivery after the update (`null` only if it was removed meanwhile, with its endpoint). */
+            delivery: components["schemas"]["WebhookDelivery"] | null;
+        };
+        /**
+         * MinuteSeries
+         * @description Counts per minute, ready to draw: `minutes` holds the first instant of each minute,
+         *     oldest first, up to the current one; each member of `series` one count per minute (as
+         *     many as `minutes`, zeros filled in) for one name seen in the window.
+         */
+        MinuteSeries: {
+            minutes: string[];
+            series: {
+                [key: string]: number[];
+            };
+            /** @description Only for sampled counts (`ContextStateSeries`). */
+            sampled?: boolean[];
+        };
+        /**
+         * RequestOutcomeSeries
+         * @description Write requests per minute, one series per `RequestOutcome` seen in the window.
+         */
+        RequestOutcomeSeries: components["schemas"]["MinuteSeries"] & {
+            series?: Record<string, never>;
+        };
+        /**
+         * ContextStateSeries
+         * @description Contexts per minute, one series per `OperatorState` seen in the window. `sampled` has
+         *     one member per minute: `false` where no worker sampled that minute (its counts read 0
+         *     but are unknown).
+         */
+        ContextStateSeries: components["schemas"]["MinuteSeries"] & {
+            series?: Record<string, never>;
+        };
+        /** AdminTenantList */
+        AdminTenantList: {
+            items: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                /** Format: date-time */
+                createdAt: string;
+            }[];
+            /**
+             * @description The asynchronous action types this service runs (their jobs can be parked, retried and reconciled).
+             * @example [
+             *       "payment"
+             *     ]
+             */
+            asynchronousActions: string[];
+        };
     };
     responses: {
         /** @description The representation matches `If-None-Match`. No body. */
@@ -1527,7 +2602,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
             };
         };
-        /** @description The path exists but does not answer this method (`method-not-allowed`); `Allow` names the methods it does. Answered for every method a path does not list, after authentication (`401` first where a key is needed). */
+        /** @description The path exists but does not answer this method (`method-not-allowed`); `Allow` names the methods it does. Answered for every method a path does not list, after authentication (`401` first where a tenant API key is needed; `POST /tenants` and `/admin/…` look at the ADMIN_TOKEN only in the operation, so `405` comes first there). */
         MethodNotAllowed: {
             headers: {
                 Allow: components["headers"]["Allow"];
@@ -1567,6 +2642,148 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
+            };
+        };
+        /**
+         * @description No `Authorization: Bearer <ADMIN_TOKEN>`, or a different token (tenant API keys
+         *     included) (`unauthorized`). A wrong token counts against the client's address
+         *     (`429` once it failed too often).
+         */
+        AdminUnauthorized: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/unauthorized",
+                 *       "title": "Missing or invalid credentials",
+                 *       "status": 401,
+                 *       "detail": "GET /admin/attention needs \"Authorization: Bearer <ADMIN_TOKEN>\".",
+                 *       "instance": "/admin/attention"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+            };
+        };
+        /** @description Administration is off because ADMIN_TOKEN is not configured (`not-found`), answered to everyone before any credential is looked at. */
+        AdministrationOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["NotFoundProblem"];
+            };
+        };
+        /**
+         * @description There is no such row (`not-found`): an id that names nothing, or is not a UUID (a
+         *     delivery: not a number); a context is named by its tenant and its id. Also when
+         *     administration is off (ADMIN_TOKEN is not configured), to everyone, before any
+         *     credential is looked at.
+         */
+        AdminNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["NotFoundProblem"];
+            };
+        };
+        /** @description The request has no `If-Match` (`precondition-required`): send the `entityTag` of the row you read, or `*`. Nothing happened; the refusal is not logged. */
+        OperatorPreconditionRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/precondition-required",
+                 *       "title": "Precondition required",
+                 *       "status": 428,
+                 *       "detail": "Send If-Match with the entityTag of the row you saw (GET it first), or \"*\" to act on it as it is now.",
+                 *       "instance": "/admin/tenants/2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e/contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d/retry"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["HttpProblem"] & {
+                    /** @constant */
+                    status?: 428;
+                };
+            };
+        };
+        /**
+         * @description No tag of `If-Match` is the row's current one (`precondition-failed`): it was written
+         *     since you read it (a worker claimed it, renewed its lease, moved its recovery point or
+         *     recorded an attempt; another operator acted). Nothing happened; the refusal is in the
+         *     audit log. `ETag` carries the current tag: read the row again and decide again.
+         */
+        OperatorPreconditionFailed: {
+            headers: {
+                ETag: components["headers"]["RowETag"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/precondition-failed",
+                 *       "title": "Precondition failed",
+                 *       "status": 412,
+                 *       "detail": "The context dbedf349-6f41-4540-8220-9d5b8e937d9d changed since you saw it: its entity tag is now \"r73502\". Look again before you act.",
+                 *       "instance": "/admin/tenants/2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e/contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d/retry"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["HttpProblem"] & {
+                    /** @constant */
+                    status?: 412;
+                };
+            };
+        };
+        /**
+         * @description The row is as you saw it (`If-Match` is current, or `*`), but the action does not apply
+         *     to it now (`operator-action-not-applicable`): `retry` needs a parked job, `reconcile` a
+         *     `processing` job of a type with a reconcile hook, both held by no worker; `redeliver`
+         *     a delivery that is not being sent right now. Nothing happened; the refusal, with why,
+         *     is in the audit log. Look at the row's `state`, `lockedUntil` and `_links`.
+         */
+        OperatorActionNotApplicable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/operator-action-not-applicable",
+                 *       "title": "The operator action does not apply to the target in its current state",
+                 *       "status": 409,
+                 *       "detail": "The context dbedf349-6f41-4540-8220-9d5b8e937d9d is as you saw it, but this action does not apply to it now (see its state, lease and links).",
+                 *       "instance": "/admin/tenants/2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e/contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d/retry"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["HttpProblem"] & {
+                    /** @constant */
+                    status?: 409;
+                };
+            };
+        };
+        /** @description The body is JSON but not an `OperatorActionBody` (`validation-failed`; `detail` names the violations). Nothing happened. */
+        OperatorBodyRejected: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://idempotence.dev/problems/validation-failed",
+                 *       "title": "The request body does not match the schema",
+                 *       "status": 422,
+                 *       "detail": "body must NOT have additional properties (force)",
+                 *       "instance": "/admin/audits"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["HttpProblem"] & {
+                    /** @constant */
+                    status?: 422;
+                };
             };
         };
         /** @description The status and headers of the GET answer, without the body: the context was cancelled (`context-cancelled`). An expired context still reads (`200`, `state` `expired`). */
@@ -1633,6 +2850,28 @@ export interface components {
         UnauthorizedHead: {
             headers: {
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: no `Authorization: Bearer <ADMIN_TOKEN>`, or a different token (tenant API keys included) (`unauthorized`). */
+        AdminUnauthorizedHead: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: administration is off because ADMIN_TOKEN is not configured (`not-found`). */
+        AdministrationOffHead: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The status and headers of the GET answer, without the body: there is no such row, or administration is off (`not-found`). */
+        AdminNotFoundHead: {
+            headers: {
                 [name: string]: unknown;
             };
             content?: never;
@@ -1715,8 +2954,70 @@ export interface components {
          *     bare key through).
          */
         IdempotencyKey: string;
+        /**
+         * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+         * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+         */
+        AdminTenantId: string;
+        /**
+         * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+         * @example 42
+         */
+        DeliveryId: number;
+        /**
+         * @description The contexts with this id, in every tenant (an id is unique within a tenant only) or in
+         *     `tenant`. Not a UUID, or the parameter given twice: `400` `invalid-parameter`.
+         * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+         */
+        AdminContextIdFilter: string;
+        /**
+         * @description The contexts created by a keyed `POST /contexts` with this `Idempotency-Key`, in every
+         *     tenant or in `tenant`: an exact, case-sensitive match on the key without the sf-string
+         *     quotes. Given twice, or with U+0000: `400` `invalid-parameter`.
+         * @example order-8e03978e-40d5-43e8-bc93-6894a57f9324
+         */
+        AdminIdempotencyKeyFilter: string;
+        /**
+         * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+         * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+         */
+        AdminTenantFilter: string;
+        /**
+         * @description With `tenant` alone: only contexts in this state, derived ones included (`parked`:
+         *     processing and out of attempts; `expired`: open past `expiresAt`; `open` excludes
+         *     expired ones). Another value, or the parameter given twice, answers `400`
+         *     `invalid-parameter`.
+         */
+        OperatorStateFilter: components["schemas"]["OperatorState"];
+        /** @description A due `processing` job not written for longer than this counts as stuck. A whole number from 1 to 2592000 (30 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+        StuckAfterSeconds: number;
+        /** @description The most rows of each list. A whole number from 1 to 500; anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+        AttentionLimit: number;
+        /** @description How many minutes, up to the current one. A whole number from 1 to 10080 (7 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+        ChartMinutes: number;
+        /**
+         * @description The `entityTag` of the row as you read it (`"r<xmin>"`, also the `ETag` of its `GET`),
+         *     several tags separated by commas, or `*` for the row as it is now (RFC 9110 §13.1.1,
+         *     strong comparison: a weak tag never matches). The tag changes on every write of the
+         *     row — a worker's claim, a lease, a recovery point, an attempt — so the action applies
+         *     only to the row you looked at. Without it: `428` `precondition-required`; when no tag
+         *     is current: `412` `precondition-failed`, with the current tag in `ETag`.
+         * @example "r73415"
+         */
+        OperatorIfMatch: string;
     };
-    requestBodies: never;
+    requestBodies: {
+        /**
+         * @description Optional: who acts and why, for the audit log and the context's timeline (the admin
+         *     credential is shared, so the operator names themselves). Without a body the actor is
+         *     `operator`.
+         */
+        OperatorAction: {
+            content: {
+                "application/json": components["schemas"]["OperatorActionBody"];
+            };
+        };
+    };
     headers: {
         /**
          * @description Strong entity tag of the representation, e.g. `"2"`, `"1-expired"` (contexts), `"3"` (accounts) or a hash (lists).
@@ -1797,6 +3098,28 @@ export interface components {
          * @example HEAD, GET, PUT, DELETE
          */
         Allow: string;
+        /**
+         * @description The row's entity tag, `"r<xmin>"` (strong): the same as the representation's
+         *     `entityTag`, and what an operator action's `If-Match` is compared with. Changes on every
+         *     write of the row.
+         * @example "r73415"
+         */
+        RowETag: string;
+        /**
+         * @description The admin path of the context (`/admin/tenants/{tenantId}/contexts/{id}`, ids in lower case).
+         * @example /admin/tenants/2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e/contexts/dbedf349-6f41-4540-8220-9d5b8e937d9d
+         */
+        AdminContentLocation: string;
+        /** @description Operational data is read live, never from a cache. */
+        CacheControlLive: "no-store";
+        /** @description The console's files may be kept but are revalidated, so a deploy shows at once. */
+        CacheControlConsole: "no-cache";
+        /**
+         * @description Everything from this origin only: scripts and styles of its own (inline styles for
+         *     uPlot's canvas), `fetch` to the admin API, no frames, forms or plugins.
+         * @example default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'
+         */
+        ConsoleContentSecurityPolicy: string;
     };
     pathItems: never;
 }
@@ -3470,6 +4793,1052 @@ export interface operations {
             429: components["responses"]["TooManyRequestsHead"];
             500: components["responses"]["InternalErrorHead"];
             503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminFindContexts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The contexts with this id, in every tenant (an id is unique within a tenant only) or in
+                 *     `tenant`. Not a UUID, or the parameter given twice: `400` `invalid-parameter`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id?: components["parameters"]["AdminContextIdFilter"];
+                /**
+                 * @description The contexts created by a keyed `POST /contexts` with this `Idempotency-Key`, in every
+                 *     tenant or in `tenant`: an exact, case-sensitive match on the key without the sf-string
+                 *     quotes. Given twice, or with U+0000: `400` `invalid-parameter`.
+                 * @example order-8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                idempotencyKey?: components["parameters"]["AdminIdempotencyKeyFilter"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+                /**
+                 * @description With `tenant` alone: only contexts in this state, derived ones included (`parked`:
+                 *     processing and out of attempts; `expired`: open past `expiresAt`; `open` excludes
+                 *     expired ones). Another value, or the parameter given twice, answers `400`
+                 *     `invalid-parameter`.
+                 */
+                state?: components["parameters"]["OperatorStateFilter"];
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of contexts (all of them when found by `id` or `idempotencyKey`, up to `limit`). */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["OperatorContextList"];
+                };
+            };
+            400: components["responses"]["InvalidParameter"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminFindContexts: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The contexts with this id, in every tenant (an id is unique within a tenant only) or in
+                 *     `tenant`. Not a UUID, or the parameter given twice: `400` `invalid-parameter`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id?: components["parameters"]["AdminContextIdFilter"];
+                /**
+                 * @description The contexts created by a keyed `POST /contexts` with this `Idempotency-Key`, in every
+                 *     tenant or in `tenant`: an exact, case-sensitive match on the key without the sf-string
+                 *     quotes. Given twice, or with U+0000: `400` `invalid-parameter`.
+                 * @example order-8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                idempotencyKey?: components["parameters"]["AdminIdempotencyKeyFilter"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+                /**
+                 * @description With `tenant` alone: only contexts in this state, derived ones included (`parked`:
+                 *     processing and out of attempts; `expired`: open past `expiresAt`; `open` excludes
+                 *     expired ones). Another value, or the parameter given twice, answers `400`
+                 *     `invalid-parameter`.
+                 */
+                state?: components["parameters"]["OperatorStateFilter"];
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of contexts. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminGetContext: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The context. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["RowETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    "Content-Location": components["headers"]["AdminContentLocation"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["OperatorContextDetail"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetContext: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the context. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["RowETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    "Content-Location": components["headers"]["AdminContentLocation"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdminNotFoundHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminGetContextTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The timeline. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["ContextTimeline"];
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetContextTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the timeline. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdminNotFoundHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminRetryContext: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `entityTag` of the row as you read it (`"r<xmin>"`, also the `ETag` of its `GET`),
+                 *     several tags separated by commas, or `*` for the row as it is now (RFC 9110 §13.1.1,
+                 *     strong comparison: a weak tag never matches). The tag changes on every write of the
+                 *     row — a worker's claim, a lease, a recovery point, an attempt — so the action applies
+                 *     only to the row you looked at. Without it: `428` `precondition-required`; when no tag
+                 *     is current: `412` `precondition-failed`, with the current tag in `ETag`.
+                 * @example "r73415"
+                 */
+                "If-Match": components["parameters"]["OperatorIfMatch"];
+            };
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["OperatorAction"];
+        responses: {
+            /**
+             * @description The job is due now with `attempts` 0 (`outcome` `due-now`); `attemptsBefore` says
+             *     how many it had used. `context` is the context after the update, with its new
+             *     `entityTag`.
+             */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["RetryOutcome"];
+                };
+            };
+            400: components["responses"]["MalformedBody"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["OperatorActionNotApplicable"];
+            412: components["responses"]["OperatorPreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["OperatorBodyRejected"];
+            428: components["responses"]["OperatorPreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminReconcileContext: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `entityTag` of the row as you read it (`"r<xmin>"`, also the `ETag` of its `GET`),
+                 *     several tags separated by commas, or `*` for the row as it is now (RFC 9110 §13.1.1,
+                 *     strong comparison: a weak tag never matches). The tag changes on every write of the
+                 *     row — a worker's claim, a lease, a recovery point, an attempt — so the action applies
+                 *     only to the row you looked at. Without it: `428` `precondition-required`; when no tag
+                 *     is current: `412` `precondition-failed`, with the current tag in `ETag`.
+                 * @example "r73415"
+                 */
+                "If-Match": components["parameters"]["OperatorIfMatch"];
+            };
+            path: {
+                /**
+                 * @description The tenant's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenantId: components["parameters"]["AdminTenantId"];
+                /**
+                 * @description The context's UUID (any letter case). Anything that is not a UUID names nothing and answers `404`.
+                 * @example dbedf349-6f41-4540-8220-9d5b8e937d9d
+                 */
+                id: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["OperatorAction"];
+        responses: {
+            /** @description The job was reconciled; `outcome` says how, `context` is the context afterwards (with its new `entityTag`). */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["ReconcileOutcome"];
+                };
+            };
+            400: components["responses"]["MalformedBody"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["OperatorActionNotApplicable"];
+            412: components["responses"]["OperatorPreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["OperatorBodyRejected"];
+            428: components["responses"]["OperatorPreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminGetWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+                 * @example 42
+                 */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["RowETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.2), compared weakly. On `GET` a match
+                 *     answers `304`. On `PUT /contexts/{id}`, `If-None-Match: *` means "create this context
+                 *     (the id must be a UUID) and execute"; on an existing context it fails (`412`) unless
+                 *     the request is a replay.
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+                /**
+                 * @description `*` or a list of entity tags (RFC 9110 §13.1.1), compared strongly with the current
+                 *     `ETag`. On `PUT`/`DELETE` of a context this is how a client says "only if it is still
+                 *     the version I read". On `GET` a mismatch answers `412`.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+                 * @example 42
+                 */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the delivery. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["RowETag"];
+                    "Cache-Control": components["headers"]["CacheControlRevalidate"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: components["responses"]["NotModified"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdminNotFoundHead"];
+            412: components["responses"]["PreconditionFailedHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminRedeliverWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `entityTag` of the row as you read it (`"r<xmin>"`, also the `ETag` of its `GET`),
+                 *     several tags separated by commas, or `*` for the row as it is now (RFC 9110 §13.1.1,
+                 *     strong comparison: a weak tag never matches). The tag changes on every write of the
+                 *     row — a worker's claim, a lease, a recovery point, an attempt — so the action applies
+                 *     only to the row you looked at. Without it: `428` `precondition-required`; when no tag
+                 *     is current: `412` `precondition-failed`, with the current tag in `ETag`.
+                 * @example "r73415"
+                 */
+                "If-Match": components["parameters"]["OperatorIfMatch"];
+            };
+            path: {
+                /**
+                 * @description The delivery's number (`id` of a `WebhookDelivery`). Anything that is not a number of 1 to 15 digits names nothing and answers `404`.
+                 * @example 42
+                 */
+                id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["OperatorAction"];
+        responses: {
+            /** @description The delivery is due now (`outcome` `due-now`); `delivery` is the delivery after the update, with its new `entityTag`. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["RedeliverOutcome"];
+                };
+            };
+            400: components["responses"]["MalformedBody"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdminNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["OperatorActionNotApplicable"];
+            412: components["responses"]["OperatorPreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["OperatorBodyRejected"];
+            428: components["responses"]["OperatorPreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminGetAttention: {
+        parameters: {
+            query?: {
+                /** @description A due `processing` job not written for longer than this counts as stuck. A whole number from 1 to 2592000 (30 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                stuckAfterSeconds?: components["parameters"]["StuckAfterSeconds"];
+                /** @description The most rows of each list. A whole number from 1 to 500; anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["AttentionLimit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lists. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["Attention"];
+                };
+            };
+            400: components["responses"]["InvalidParameter"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetAttention: {
+        parameters: {
+            query?: {
+                /** @description A due `processing` job not written for longer than this counts as stuck. A whole number from 1 to 2592000 (30 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                stuckAfterSeconds?: components["parameters"]["StuckAfterSeconds"];
+                /** @description The most rows of each list. A whole number from 1 to 500; anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["AttentionLimit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the lists. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminRunAudit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["OperatorAction"];
+        responses: {
+            /** @description The audit ran; `findings` is empty when everything matched. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["AuditReport"];
+                };
+            };
+            400: components["responses"]["MalformedBody"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["OperatorBodyRejected"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminListAuditLog: {
+        parameters: {
+            query?: {
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the audit log. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["AuditLog"];
+                };
+            };
+            400: components["responses"]["InvalidParameter"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminListAuditLog: {
+        parameters: {
+            query?: {
+                /** @description Page size, a whole number from 1 to 100. Anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Opaque position issued by the service in `_links.next`; send it back unchanged. A cursor
+                 *     this service did not issue, or the parameter given twice, answers `400` `invalid-parameter`.
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: one page of the audit log. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminGetRequestStats: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, up to the current one. A whole number from 1 to 10080 (7 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                minutes?: components["parameters"]["ChartMinutes"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["RequestOutcomeSeries"];
+                };
+            };
+            400: components["responses"]["InvalidParameter"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetRequestStats: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, up to the current one. A whole number from 1 to 10080 (7 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                minutes?: components["parameters"]["ChartMinutes"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the series. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminGetContextStats: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, up to the current one. A whole number from 1 to 10080 (7 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                minutes?: components["parameters"]["ChartMinutes"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["ContextStateSeries"];
+                };
+            };
+            400: components["responses"]["InvalidParameter"];
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminGetContextStats: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, up to the current one. A whole number from 1 to 10080 (7 days); anything else, or the parameter given twice, answers `400` `invalid-parameter`. */
+                minutes?: components["parameters"]["ChartMinutes"];
+                /**
+                 * @description Only this tenant's (its UUID). Not a UUID, or the parameter given twice, answers `400` `invalid-parameter`.
+                 * @example 2f0c7f0e-5a4e-4a8e-9d55-8f3c2b1a0d6e
+                 */
+                tenant?: components["parameters"]["AdminTenantFilter"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the series. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidParameterHead"];
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    adminListTenants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenants. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/hal+json": components["schemas"]["AdminTenantList"];
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["AdministrationOff"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    headAdminListTenants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the tenants. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlLive"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["AdminUnauthorizedHead"];
+            404: components["responses"]["AdministrationOffHead"];
+            429: components["responses"]["TooManyRequestsHead"];
+            500: components["responses"]["InternalErrorHead"];
+            503: components["responses"]["ServiceUnavailableHead"];
+        };
+    };
+    getConsole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleContentSecurityPolicy"];
+                    "Cache-Control": components["headers"]["CacheControlConsole"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+        };
+    };
+    headConsole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the page. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleContentSecurityPolicy"];
+                    "Cache-Control": components["headers"]["CacheControlConsole"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getConsoleAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A file of the console: its modules `app.js`, `api.js`, `dom.js`, `views.js`,
+                 *     `detail.js`, `charts.js`, its style sheet `console.css`, and uPlot's `uplot.js` and
+                 *     `uplot.css`. Any other name answers `404`.
+                 * @example app.js
+                 */
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleContentSecurityPolicy"];
+                    "Cache-Control": components["headers"]["CacheControlConsole"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            /** @description The console has no file of this name (`not-found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            405: components["responses"]["MethodNotAllowed"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    headConsoleAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A file of the console: its modules `app.js`, `api.js`, `dom.js`, `views.js`,
+                 *     `detail.js`, `charts.js`, its style sheet `console.css`, and uPlot's `uplot.js` and
+                 *     `uplot.css`. Any other name answers `404`.
+                 * @example app.js
+                 */
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The headers GET answers with, without the body: the file. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ConsoleContentSecurityPolicy"];
+                    "Cache-Control": components["headers"]["CacheControlConsole"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The headers GET answers with, without the body: the console has no file of this name (`not-found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["InternalErrorHead"];
         };
     };
     receiveContextEvent: {

@@ -83,26 +83,45 @@ test('every path answers a method it does not list with 405 and Allow, and HEAD 
   const account = await tenant.createAccount();
   const context = (await tenant.createContext()).id;
   const webhook = at((await tenant.request('POST', '/webhooks', { body: { url: 'https://example.com/allow' } })).json, 'id');
-  const ids: Record<string, string> = { '/contexts/{id}': context, '/accounts/{id}': account, '/accounts/{id}/entries': account, '/webhooks/{id}': webhook };
+  // A context that ended, so that its event is queued for the endpoint: a webhook delivery.
+  const ended = at((await tenant.deposit(account, 1)).json, 'id');
+  const { rows } = await server.database.pool.query<{ id: number }>('SELECT id FROM webhook_deliveries WHERE tenant_id = $1 AND context_id = $2', [tenant.id, ended]);
+  const delivery = String(rows[0]?.id);
+  const adminContext = `/admin/tenants/${tenant.id}/contexts/${context}`;
+  const concrete: Record<string, string> = {
+    '/contexts/{id}': `/contexts/${context}`,
+    '/accounts/{id}': `/accounts/${account}`,
+    '/accounts/{id}/entries': `/accounts/${account}/entries`,
+    '/webhooks/{id}': `/webhooks/${webhook}`,
+    '/admin/tenants/{tenantId}/contexts/{id}': adminContext,
+    '/admin/tenants/{tenantId}/contexts/{id}/timeline': `${adminContext}/timeline`,
+    '/admin/tenants/{tenantId}/contexts/{id}/retry': `${adminContext}/retry`,
+    '/admin/tenants/{tenantId}/contexts/{id}/reconcile': `${adminContext}/reconcile`,
+    '/admin/webhook-deliveries/{id}': `/admin/webhook-deliveries/${delivery}`,
+    '/admin/webhook-deliveries/{id}/redeliver': `/admin/webhook-deliveries/${delivery}/redeliver`,
+    '/console/{asset}': '/console/uplot.js',
+  };
+  // The administrator's paths take the ADMIN_TOKEN, every other one the tenant's key.
+  const keyFor = (template: string) => (template === '/tenants' || template.startsWith('/admin/') ? ADMIN_TOKEN : tenant.apiKey);
   const problems: string[] = [];
   for (const [template, item] of Object.entries(paths)) {
-    const id = ids[template];
-    if (template.includes('{') && id === undefined) {
+    const filled = concrete[template];
+    if (template.includes('{') && filled === undefined) {
       t.fail(`${template}: the test knows no id for it`);
       continue;
     }
-    const path = id === undefined ? template : template.replace(/\{\w+\}/, id);
+    const path = filled ?? template;
     const declared = METHODS.filter((method) => item[method]).map((method) => method.toUpperCase());
     t.false(declared.includes('PATCH'), 'PATCH is the method no path has');
-    const refused = await tenant.request('PATCH', path, { key: template === '/tenants' ? ADMIN_TOKEN : tenant.apiKey });
+    const refused = await tenant.request('PATCH', path, { key: keyFor(template) });
     t.is(refused.status, 405, `PATCH ${template}`);
     t.deepEqual((refused.headers.get('allow') ?? '').split(/\s*,\s*/).sort(), [...declared].sort(), `Allow of ${template}`);
     t.is(at(refused.json, 'type'), problemType('method-not-allowed'));
     t.is(at(refused.json, 'instance'), path);
     for (const method of declared) if (method !== 'HEAD') problems.push(...checkReply(method, template, refused));
     if (!item['get']) continue;
-    const get = await tenant.request('GET', path);
-    const head = await tenant.request('HEAD', path);
+    const get = await tenant.request('GET', path, { key: keyFor(template) });
+    const head = await tenant.request('HEAD', path, { key: keyFor(template) });
     t.is(head.status, get.status, `HEAD ${template}`);
     t.is(head.text, '', `HEAD ${template} has no body`);
     t.is(head.headers.get('etag'), get.headers.get('etag'), `HEAD ${template}: ETag`);
@@ -386,6 +405,10 @@ test('operations have ids and the conditional headers they honour', (t) => {
     ['GET', '/contexts/{id}'],
     ['PUT', '/contexts/{id}'],
     ['DELETE', '/contexts/{id}'],
+    ['GET', '/admin/tenants/{tenantId}/contexts/{id}'],
+    ['POST', '/admin/tenants/{tenantId}/contexts/{id}/retry'],
+    ['POST', '/admin/tenants/{tenantId}/contexts/{id}/reconcile'],
+    ['POST', '/admin/webhook-deliveries/{id}/redeliver'],
   ] as const) {
     const op = operation(method, path);
     t.truthy(op?.['operationId'], `${method} ${path}`);

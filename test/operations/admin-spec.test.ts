@@ -1,0 +1,330 @@
+// The admin API (/admin/…) and the console's files, live against openapi.yaml (serially: the
+// tests share the jobs and the audit log): every answer —
+// success and refusal — has a documented status and matches its schema, and the operator
+// actions keep the If-Match contract (428 without, 412 when stale with the current ETag, 200
+// with the entity tag the GET showed, 409 when the row is as seen but the action does not apply).
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import { pino } from 'pino';
+import { defaultActions } from '../../src/app.ts';
+import { problemType } from '../../src/http/problems.ts';
+import { OperationsJournal } from '../../src/operations/journal.ts';
+import { journalPhases } from '../../src/operations/phase-events.ts';
+import type { PaymentProcessor } from '../../src/payments/action.ts';
+import { drainJobs, testWorker } from '../helpers/payments.ts';
+import { limitedServer } from '../helpers/rate-limits.ts';
+import { checkReply } from '../helpers/spec.ts';
+import { ADMIN_TOKEN, at, type Reply, type RequestOptions, startTestServer, type TestServer, withTestServer } from '../helpers/server.ts';
+
+/** A processor that never answers conclusively: every charge's outcome is unknown, so a job with one attempt is parked. */
+const unanswering: PaymentProcessor = {
+  async createCharge() {
+    return { kind: 'unknown', reason: 'the processor did not answer in time' };
+  },
+  async getCharge() {
+    return { kind: 'not-found' };
+  },
+  async listCharges() {
+    return { charges: [] };
+  },
+};
+
+const server = withTestServer(test, { actions: defaultActions({ processor: unanswering }) });
+
+type Json = Record<string, unknown>;
+
+/** Sends one request (with the admin token unless told otherwise) and checks the reply against openapi.yaml. */
+function caller(t: ExecutionContext, target: () => TestServer = () => server) {
+  const problems: string[] = [];
+  const call = async (method: string, template: string, path: string, options: RequestOptions = {}): Promise<Reply> => {
+    const reply = await target().request(method, path, { ...options, key: options.key === undefined ? ADMIN_TOKEN : options.key });
+    problems.push(...checkReply(method, template, reply));
+    return reply;
+  };
+  return { call, done: () => t.deepEqual(problems, [], 'every reply matches openapi.yaml') };
+}
+
+/** A payment accepted for `tenant` and run once by a worker whose processor never answers: parked. */
+async function parkedPayment(): Promise<{ tenantId: string; id: string }> {
+  const tenant = await server.newTenant('parking');
+  const account = await tenant.createAccount();
+  const context = await tenant.createContext();
+  const accepted = await tenant.request('PUT', `/contexts/${context.id}`, {
+    headers: { 'if-match': context.etag },
+    body: { action: { type: 'payment', account, amount: 500, source: 'tok_ok' } },
+  });
+  if (accepted.status !== 202) throw new Error(`payment: ${accepted.status} ${accepted.text}`);
+  const journal = new OperationsJournal({ db: server.database.db, logger: pino({ level: 'silent' }) });
+  const worker = testWorker(server.database.db, { processor: unanswering, maxAttempts: 1, observePhase: journalPhases(journal) });
+  await drainJobs(server.database.db, [worker]);
+  await journal.close();
+  return { tenantId: tenant.id, id: context.id };
+}
+
+/** Reads until `ready` holds for the reply (the API's journal writes its batch a moment after the request). */
+async function eventually(read: () => Promise<Reply>, ready: (reply: Reply) => boolean, timeoutMs = 5_000): Promise<Reply> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await read();
+    if (ready(reply) || Date.now() > deadline) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test.serial('a parked job is found, read with its entity tag, and retried only with the current tag', async (t) => {
+  const { call, done } = caller(t);
+  const { tenantId, id } = await parkedPayment();
+  const self = `/admin/tenants/${tenantId}/contexts/${id}`;
+
+  const found = await call('GET', '/admin/contexts', `/admin/contexts?id=${id}`);
+  t.is(found.status, 200);
+  t.is(found.headers.get('cache-control'), 'no-store');
+  const [listed] = at<Json[]>(found.json, 'items');
+  t.like(listed, { tenantId, id, state: 'parked', type: 'payment', attempts: 1, runAfter: null });
+  t.truthy(at(listed, '_links', 'retry', 'href'));
+  t.false(listed !== undefined && 'action' in listed, 'lists leave the detail out');
+  const inTenant = await call('GET', '/admin/contexts', `/admin/contexts?tenant=${tenantId}&state=parked&limit=1`);
+  t.deepEqual(at<Json[]>(inTenant.json, 'items').map((item) => item['id']), [id]);
+  t.is((await call('GET', '/admin/contexts', `/admin/contexts?tenant=${tenantId}&state=processing`)).status, 200);
+
+  const read = await call('GET', '/admin/tenants/{tenantId}/contexts/{id}', self);
+  t.is(read.status, 200);
+  const tag = at(read.json, 'entityTag');
+  t.regex(tag, /^"r\d+"$/);
+  t.is(read.headers.get('etag'), tag);
+  t.is(read.headers.get('content-location'), self);
+  t.like(read.json as Json, { state: 'parked', responseStatus: 202, recoveryPoint: 'accepted' });
+  t.is((await call('GET', '/admin/tenants/{tenantId}/contexts/{id}', self, { headers: { 'if-none-match': tag } })).status, 304);
+  t.is((await call('GET', '/admin/tenants/{tenantId}/contexts/{id}', self, { headers: { 'if-match': '"r1"' } })).status, 412);
+  t.is((await call('HEAD', '/admin/tenants/{tenantId}/contexts/{id}', self)).headers.get('etag'), tag);
+
+  const timeline = await eventually(
+    () => call('GET', '/admin/tenants/{tenantId}/contexts/{id}/timeline', `${self}/timeline`),
+    (reply) => at<Json[]>(reply.json, 'entries')?.some((entry) => entry['kind'] === 'request') ?? false,
+  );
+  t.is(timeline.status, 200);
+  const kinds = at<Json[]>(timeline.json, 'entries').map((entry) => `${String(entry['kind'])} ${String(entry['outcome'])}`);
+  t.is(kinds[0], 'created created');
+  t.true(kinds.includes('request accepted'), kinds.join(', '));
+  t.true(kinds.includes('phase parked'), kinds.join(', '));
+
+  // The action: 428 without If-Match, 412 with a stale tag (the current one in ETag), 200 with the tag read.
+  const unconditional = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`);
+  t.is(unconditional.status, 428);
+  t.is(at(unconditional.json, 'type'), problemType('precondition-required'));
+  const stale = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': '"r1"' } });
+  t.is(stale.status, 412);
+  t.is(stale.headers.get('etag'), tag);
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': tag }, body: { operator: '' } })).status, 422);
+  const retried = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, {
+    headers: { 'if-match': tag },
+    body: { operator: 'alice', reason: 'the processor answers again' },
+  });
+  t.is(retried.status, 200);
+  t.like(retried.json as Json, { outcome: 'due-now', attemptsBefore: 1 });
+  t.like(at<Json>(retried.json, 'context'), { state: 'processing', attempts: 0 });
+  const after = at(retried.json, 'context', 'entityTag');
+  t.not(after, tag, 'the retry wrote the row: a new entity tag');
+  // The tag read before is stale now; the new one is current, but the job is no longer parked.
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': tag } })).status, 412);
+  const notParked = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': after } });
+  t.is(notParked.status, 409);
+  t.is(at(notParked.json, 'type'), problemType('operator-action-not-applicable'));
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': '*' } })).status, 409);
+
+  // Reconcile: the processor has no such charge, so the job is resumed (due now, attempts from zero).
+  const reconciled = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/reconcile', `${self}/reconcile`, { headers: { 'if-match': after } });
+  t.is(reconciled.status, 200);
+  t.like(reconciled.json as Json, { outcome: 'resumed' });
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/reconcile', `${self}/reconcile`, { headers: { 'if-match': after } })).status, 412);
+
+  // Ids that name nothing.
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${tenantId}/contexts/${randomUUID()}/retry`, { headers: { 'if-match': '*' } })).status, 404);
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/reconcile', `/admin/tenants/${tenantId}/contexts/nope/reconcile`, { headers: { 'if-match': '*' } })).status, 404);
+  t.is((await call('GET', '/admin/tenants/{tenantId}/contexts/{id}', `/admin/tenants/${randomUUID()}/contexts/${id}`)).status, 404);
+  t.is((await call('GET', '/admin/tenants/{tenantId}/contexts/{id}/timeline', `/admin/tenants/${tenantId}/contexts/x/timeline`)).status, 404);
+
+  // Every action, allowed or refused, is in the audit log (428 is not: nothing was asked of the row).
+  const log = await call('GET', '/admin/audit-log', '/admin/audit-log?limit=100');
+  t.is(log.status, 200);
+  const mine = at<Json[]>(log.json, 'items').filter((entry) => entry['target'] === `context ${id}`);
+  t.deepEqual(mine.map((entry) => `${String(entry['action'])} ${String(entry['outcome'])}`).reverse(), [
+    'retry stale',
+    'retry done',
+    'retry stale',
+    'retry not-applicable',
+    'retry not-applicable',
+    'reconcile done',
+    'reconcile stale',
+  ]);
+  t.like(mine.at(-2), { actor: 'alice', ifMatch: tag, tenantId });
+  const withOperator = await call('GET', '/admin/tenants/{tenantId}/contexts/{id}/timeline', `${self}/timeline`);
+  t.true(at<Json[]>(withOperator.json, 'entries').some((entry) => entry['kind'] === 'operator' && entry['outcome'] === 'retry: done'));
+  done();
+});
+
+test.serial('webhook deliveries are read with their entity tag and sent again only with the current one', async (t) => {
+  const { call, done } = caller(t);
+  const tenant = await server.newTenant('hooks');
+  t.is((await tenant.request('POST', '/webhooks', { body: { url: 'https://example.com/admin-spec' } })).status, 201);
+  const account = await tenant.createAccount();
+  const deposited = await tenant.deposit(account, 7);
+  const contextId = at(deposited.json, 'id');
+  const timeline = await call('GET', '/admin/tenants/{tenantId}/contexts/{id}/timeline', `/admin/tenants/${tenant.id}/contexts/${contextId}/timeline`);
+  const [delivery] = at<Json[]>(timeline.json, 'deliveries');
+  t.like(delivery, { contextId, eventType: 'context.succeeded', attempts: 0, deliveredAt: null });
+  t.true(at<Json[]>(timeline.json, 'entries').some((entry) => entry['kind'] === 'finished' && entry['outcome'] === 'succeeded'));
+  t.true(at<Json[]>(timeline.json, 'entries').some((entry) => entry['kind'] === 'webhook' && entry['outcome'] === 'queued'));
+  const path = `/admin/webhook-deliveries/${String(delivery?.['id'])}`;
+
+  const read = await call('GET', '/admin/webhook-deliveries/{id}', path);
+  t.is(read.status, 200);
+  const tag = at(read.json, 'entityTag');
+  t.is(read.headers.get('etag'), tag);
+  t.is((await call('GET', '/admin/webhook-deliveries/{id}', path, { headers: { 'if-none-match': tag } })).status, 304);
+  t.is((await call('GET', '/admin/webhook-deliveries/{id}', '/admin/webhook-deliveries/abc')).status, 404);
+  t.is((await call('GET', '/admin/webhook-deliveries/{id}', '/admin/webhook-deliveries/999999999999')).status, 404);
+
+  t.is((await call('POST', '/admin/webhook-deliveries/{id}/redeliver', `${path}/redeliver`)).status, 428);
+  const stale = await call('POST', '/admin/webhook-deliveries/{id}/redeliver', `${path}/redeliver`, { headers: { 'if-match': '"r1", W/"r2"' } });
+  t.is(stale.status, 412);
+  t.is(stale.headers.get('etag'), tag);
+  const again = await call('POST', '/admin/webhook-deliveries/{id}/redeliver', `${path}/redeliver`, { headers: { 'if-match': tag }, body: { reason: 'lost by the receiver' } });
+  t.is(again.status, 200);
+  t.like(again.json as Json, { outcome: 'due-now', attemptsBefore: 0, wasDelivered: false });
+  t.not(at(again.json, 'delivery', 'entityTag'), tag);
+  t.is((await call('POST', '/admin/webhook-deliveries/{id}/redeliver', '/admin/webhook-deliveries/999999999999/redeliver', { headers: { 'if-match': '*' } })).status, 404);
+  t.is((await call('POST', '/admin/webhook-deliveries/{id}/redeliver', '/admin/webhook-deliveries/x/redeliver', { headers: { 'if-match': '*' } })).status, 404);
+  t.is((await call('POST', '/admin/webhook-deliveries/{id}/redeliver', `${path}/redeliver`, { headers: { 'if-match': '*', 'content-type': 'text/plain' }, body: 'x' })).status, 415);
+  t.is((await call('POST', '/admin/webhook-deliveries/{id}/redeliver', `${path}/redeliver`, { headers: { 'if-match': '*', 'content-type': 'application/json' }, body: '{' })).status, 400);
+  done();
+});
+
+test.serial('what needs attention, the charts, the audits, the audit log and the tenants', async (t) => {
+  const { call, done } = caller(t);
+  const parked = await parkedPayment();
+  const attention = await call('GET', '/admin/attention', '/admin/attention');
+  t.is(attention.status, 200);
+  t.true(at<Json[]>(attention.json, 'parked').some((context) => context['id'] === parked.id));
+  t.is((await call('GET', '/admin/attention', '/admin/attention?stuckAfterSeconds=1&limit=500')).status, 200);
+  t.is((await call('GET', '/admin/attention', '/admin/attention?limit=501')).status, 400);
+  t.is((await call('GET', '/admin/attention', '/admin/attention?stuckAfterSeconds=0')).status, 400);
+
+  const audit = await call('POST', '/admin/audits', '/admin/audits', { body: { operator: 'bob' } });
+  t.is(audit.status, 200);
+  t.true(Array.isArray(at(audit.json, 'findings')));
+  t.is((await call('POST', '/admin/audits', '/admin/audits')).status, 200);
+  t.is((await call('POST', '/admin/audits', '/admin/audits', { body: { force: true } })).status, 422);
+  t.not(at((await call('GET', '/admin/attention', '/admin/attention')).json, 'lastAudit'), null);
+
+  const requests = await eventually(
+    () => call('GET', '/admin/stats/requests', `/admin/stats/requests?minutes=5&tenant=${parked.tenantId}`),
+    (reply) => Object.keys(at<Json>(reply.json, 'series') ?? {}).length > 0,
+  );
+  t.is(requests.status, 200);
+  t.is(at<string[]>(requests.json, 'minutes').length, 5);
+  t.true('accepted' in at<Json>(requests.json, 'series'));
+  t.is((await call('GET', '/admin/stats/requests', '/admin/stats/requests')).status, 200);
+  t.is((await call('GET', '/admin/stats/requests', '/admin/stats/requests?minutes=10081')).status, 400);
+  t.is((await call('GET', '/admin/stats/requests', '/admin/stats/requests?tenant=acme')).status, 400);
+  await server.database.pool.query(
+    `INSERT INTO context_state_counts (minute, tenant_id, state, count) VALUES (date_trunc('minute', now()), $1, 'parked', 1) ON CONFLICT DO NOTHING`,
+    [parked.tenantId],
+  );
+  const states = await call('GET', '/admin/stats/contexts', `/admin/stats/contexts?minutes=3&tenant=${parked.tenantId}`);
+  t.is(states.status, 200);
+  // One sampled minute: the current one (or the one before, when a minute began meanwhile).
+  t.is(at<boolean[]>(states.json, 'sampled').filter(Boolean).length, 1);
+  t.is(at<number[]>(states.json, 'series', 'parked').reduce((sum, count) => sum + count, 0), 1);
+  t.is((await call('GET', '/admin/stats/contexts', '/admin/stats/contexts?minutes=x')).status, 400);
+
+  const log = await call('GET', '/admin/audit-log', '/admin/audit-log?limit=1');
+  t.is(log.status, 200);
+  t.like(at<Json[]>(log.json, 'items')[0], { action: 'audit', outcome: 'done', actor: 'operator' });
+  const next = at(log.json, '_links', 'next', 'href');
+  t.truthy(next);
+  t.like(at<Json[]>((await call('GET', '/admin/audit-log', next)).json, 'items')[0], { action: 'audit', actor: 'bob' });
+  t.is((await call('GET', '/admin/audit-log', '/admin/audit-log?cursor=nope')).status, 400);
+
+  const tenants = await call('GET', '/admin/tenants', '/admin/tenants');
+  t.is(tenants.status, 200);
+  t.true(at<Json[]>(tenants.json, 'items').some((tenant) => tenant['id'] === parked.tenantId));
+  t.deepEqual(at(tenants.json, 'asynchronousActions'), ['payment']);
+
+  const page = await call('GET', '/admin/contexts', `/admin/contexts?tenant=${server.tenant.id}&limit=1`);
+  t.is(page.status, 200);
+  t.is((await call('GET', '/admin/contexts', '/admin/contexts')).status, 400);
+  t.is((await call('GET', '/admin/contexts', '/admin/contexts?id=nope')).status, 400);
+  t.is((await call('GET', '/admin/contexts', `/admin/contexts?tenant=${parked.tenantId}&state=stuck`)).status, 400);
+  t.is((await call('GET', '/admin/contexts', `/admin/contexts?idempotencyKey=${randomUUID()}`)).status, 200);
+  done();
+});
+
+test.serial('the admin API takes the ADMIN_TOKEN only; the console files need none', async (t) => {
+  const { call, done } = caller(t);
+  for (const key of [null, server.tenant.apiKey, `${ADMIN_TOKEN}x`]) {
+    const refused = await call('GET', '/admin/attention', '/admin/attention', { key });
+    t.is(refused.status, 401);
+    t.regex(refused.headers.get('www-authenticate') ?? '', /^Bearer realm="api"/);
+  }
+  t.is((await call('HEAD', '/admin/tenants', '/admin/tenants', { key: null })).status, 401);
+  const action = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}/retry`, {
+    key: server.tenant.apiKey,
+    headers: { 'if-match': '*' },
+  });
+  t.is(action.status, 401);
+
+  const page = await call('GET', '/console', '/console', { key: null });
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
+  t.regex(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  t.is((await call('HEAD', '/console', '/console', { key: null })).status, 200);
+  for (const asset of ['uplot.js', 'uplot.css']) {
+    const file = await call('GET', '/console/{asset}', `/console/${asset}`, { key: null });
+    t.is(file.status, 200, asset);
+    t.regex(file.headers.get('content-type') ?? '', asset.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
+  }
+  t.is((await call('HEAD', '/console/{asset}', '/console/uplot.js', { key: null })).status, 200);
+  // The page's own files are served from src/console/page/, once it is there (until then: 500).
+  const pageThere = existsSync('src/console/page/app.ts') && existsSync('src/console/page/console.css');
+  for (const asset of ['app.js', 'api.js', 'console.css']) {
+    t.is((await call('GET', '/console/{asset}', `/console/${asset}`, { key: null })).status, pageThere ? 200 : 500, asset);
+  }
+  t.is((await call('GET', '/console/{asset}', '/console/secrets.js', { key: null })).status, 404);
+  t.is((await call('HEAD', '/console/{asset}', '/console/secrets.js', { key: null })).status, 404);
+  done();
+});
+
+test.serial('without ADMIN_TOKEN there is no administration: 404 to everyone', async (t) => {
+  const off = await startTestServer({ config: { adminToken: undefined, contextTtlSeconds: 86_400 } });
+  t.teardown(() => off.close());
+  const { call, done } = caller(t, () => off);
+  for (const [method, template, path] of [
+    ['GET', '/admin/attention', '/admin/attention'],
+    ['HEAD', '/admin/attention', '/admin/attention'],
+    ['GET', '/admin/contexts', `/admin/contexts?id=${randomUUID()}`],
+    ['GET', '/admin/tenants/{tenantId}/contexts/{id}', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}`],
+    ['POST', '/admin/audits', '/admin/audits'],
+    ['POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}/retry`],
+  ] as const) {
+    t.is((await call(method, template, path)).status, 404, `${method} ${path}`);
+    t.is((await call(method, template, path, { key: null })).status, 404, `${method} ${path} without a token`);
+  }
+  t.is((await call('GET', '/console', '/console', { key: null })).status, 200, 'the page is served all the same');
+  done();
+});
+
+test.serial('the admin API runs under the administrator\'s limits: 429 with Retry-After and RateLimit fields', async (t) => {
+  const limited = await limitedServer(t, { adminRequestsPerSecond: 1, windowSeconds: 3 });
+  const { call, done } = caller(t, () => limited);
+  for (let i = 0; i < 3; i++) t.is((await call('GET', '/admin/attention', '/admin/attention')).status, 200);
+  const refused = await call('GET', '/admin/tenants', '/admin/tenants');
+  t.is(refused.status, 429);
+  t.truthy(refused.headers.get('retry-after'));
+  t.regex(refused.headers.get('ratelimit') ?? '', /^"admin";r=0;t=[1-3]$/);
+  t.deepEqual(at(refused.json, 'violated-policies'), ['admin']);
+  t.is((await call('HEAD', '/admin/tenants', '/admin/tenants')).status, 429);
+  t.is((await call('POST', '/admin/audits', '/admin/audits')).status, 429);
+  done();
+});
