@@ -642,7 +642,10 @@ export interface paths {
          *     job is stale seconds later. The representation also shows what time derives (`expired`,
          *     the links of a job whose lease ran out), which the tag does not follow: hence
          *     `Cache-Control: private, no-cache`, and `If-None-Match` answers `304` only while the
-         *     row is unwritten. `Content-Location` names the context's admin path.
+         *     row is unwritten and nothing the clock derives has changed: that is in the tag as a
+         *     suffix (`"r<xmin>-expired"` for an open context past its expiry, `-free` for a lease
+         *     that ran out), which an action's `If-Match` accepts as the same row.
+         *     `Content-Location` names the context's admin path.
          */
         get: operations["adminGetContext"];
         put?: never;
@@ -2192,6 +2195,11 @@ export interface components {
              */
             at: string;
             findings: components["schemas"]["AuditFinding"][];
+            /** @description In the answer to `POST /admin/audits`: `self`, and `attention` (where the findings are listed from now on). */
+            _links?: {
+                self: components["schemas"]["Link"];
+                attention: components["schemas"]["Link"];
+            };
         };
         /**
          * Attention
@@ -2350,6 +2358,9 @@ export interface components {
              *     ]
              */
             asynchronousActions: string[];
+            _links?: {
+                self: components["schemas"]["Link"];
+            };
         };
     };
     responses: {
@@ -3099,9 +3110,10 @@ export interface components {
          */
         Allow: string;
         /**
-         * @description The row's entity tag, `"r<xmin>"` (strong): the same as the representation's
-         *     `entityTag`, and what an operator action's `If-Match` is compared with. Changes on every
-         *     write of the row.
+         * @description The row's entity tag, `"r<xmin>"` (strong), with a suffix for what the clock changed in
+         *     the representation (`-expired`, `-free`): the same as the representation's `entityTag`,
+         *     and what an operator action's `If-Match` is compared with. Changes on every write of the
+         *     row.
          * @example "r73415"
          */
         RowETag: string;

@@ -24,6 +24,14 @@ function actionType(action: unknown): string | null {
   return typeof type === 'string' ? type : null;
 }
 
+/** The row's tag, with what the clock changed in the representation (see rowEntityTag). */
+export function operatorContextTag(row: OperatorContextRow): string {
+  const derived: string[] = [];
+  if (operatorState(row) === 'expired') derived.push('expired');
+  if (row.locked_until !== null && isUnheld(row)) derived.push('free');
+  return rowEntityTag(row.row_tag, derived);
+}
+
 /** The summary of a context in lists; `detail` adds what it holds (action, result, outputs). */
 export function renderOperatorContext(row: OperatorContextRow, detail = false, base = ADMIN_BASE): Record<string, unknown> {
   const self = adminContextPath(row.tenant_id, row.id, base);
@@ -48,7 +56,7 @@ export function renderOperatorContext(row: OperatorContextRow, detail = false, b
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     expiresAt: row.expires_at.toISOString(),
-    entityTag: rowEntityTag(row.row_tag),
+    entityTag: operatorContextTag(row),
     ...(detail
       ? { action: row.action ?? null, result: row.result ?? null, error: row.error ?? null, responseStatus: row.response_status, phaseOutputs: row.phase_outputs }
       : {}),

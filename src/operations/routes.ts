@@ -13,13 +13,14 @@ import { requireJsonBody } from '../http/json-body.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { ProblemError } from '../http/problems.ts';
 import type { RequestLimits } from '../http/rate-limits.ts';
+import { sendConditionalRead } from '../http/respond.ts';
 import { bodyValidator } from '../http/validation.ts';
 import { rowCondition, rowEntityTag } from '../protocol/operator-preconditions.ts';
 import type { ActionVerdict, OperatorRequest } from './actions.ts';
 import { reconcileJob, redeliverWebhook, retryParkedJob, runAudit } from './actions.ts';
 import { readRoutes } from './read-routes.ts';
 import { findOperatorContext } from './contexts.ts';
-import { ADMIN_BASE, renderDelivery, renderOperatorContext } from './representation.ts';
+import { ADMIN_BASE, adminContextPath, operatorContextTag, renderDelivery, renderOperatorContext } from './representation.ts';
 import { findDelivery } from './timeline.ts';
 import type { PhaseObservation } from '../phases/runner.ts';
 
@@ -80,20 +81,6 @@ function answer<T>(ctx: RouterContext, verdict: ActionVerdict<T>, what: string, 
   }
 }
 
-/**
- * A row as the operator sees it, with the row's tag as ETag: what an action's If-Match is
- * compared with. Never answered 304: the representation also shows what time alone changes (an
- * open context expiring, a lease running out and the retry link appearing), which the row's tag
- * does not follow, so it is always sent whole, and never stored.
- */
-function sendRow(ctx: RouterContext, body: Record<string, unknown>, xmin: string): void {
-  ctx.status = 200;
-  ctx.type = HAL_JSON;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('ETag', rowEntityTag(xmin));
-  ctx.body = JSON.stringify(body);
-}
-
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const base = `${deps.basePath ?? ''}${ADMIN_BASE}`;
   const router = new Router({ prefix: base });
@@ -145,13 +132,15 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const id = uuidParam(ctx.params['id'], 'Context');
     const row = await findOperatorContext(db, tenantId, id);
     if (!row) throw new ProblemError('not-found', `Tenant ${tenantId} has no context ${id}.`);
-    sendRow(ctx, renderOperatorContext(row, true, base), row.row_tag);
+    // Revalidated on every use (no-cache): the tag follows the row and what the clock changes in it.
+    sendConditionalRead(ctx, JSON.stringify(renderOperatorContext(row, true, base)), operatorContextTag(row));
+    ctx.set('Content-Location', adminContextPath(tenantId, id, base));
   });
   router.get('/webhook-deliveries/:id', async (ctx) => {
     const text = ctx.params['id'] ?? '';
     const row = /^\d{1,15}$/.test(text) ? await findDelivery(db, Number(text)) : undefined;
     if (!row) throw new ProblemError('not-found', `There is no webhook delivery "${text}".`);
-    sendRow(ctx, renderDelivery(row, base), row.row_tag);
+    sendConditionalRead(ctx, JSON.stringify(renderDelivery(row, base)), rowEntityTag(row.row_tag));
   });
   return router;
 }

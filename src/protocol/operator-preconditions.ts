@@ -2,15 +2,18 @@
 // operator saw, like every other write here. The tag of a row is "r<xmin>" (src/operations/).
 // This module turns If-Match into the condition the action's one statement checks, and explains
 // afterwards why a statement that changed nothing changed nothing.
-import { formatEntityTag, ifMatchPasses, parseTagCondition, strongTag } from './entity-tag.ts';
+import { formatEntityTag, parseTagCondition, strongTag } from './entity-tag.ts';
 
 /** Any row (`If-Match: *`), or one of these xmin values (strong tags only: RFC 9110 §13.1.1). */
 export type RowCondition = { readonly any: true } | { readonly any: false; readonly xmins: readonly string[] };
 
-const ROW_TAG = /^r(\d{1,10})$/;
+// "r<xmin>", and what time alone changes in the representation as a suffix ("-expired": an open
+// context past its expiry; "-free": a lease that ran out): a conditional GET must not call a
+// representation unchanged when only the clock moved, and an action's If-Match still names the row.
+const ROW_TAG = /^r(\d{1,10})(?:-[a-z]+)*$/;
 
-export function rowEntityTag(xmin: string): string {
-  return formatEntityTag(strongTag(`r${xmin}`));
+export function rowEntityTag(xmin: string, derived: readonly string[] = []): string {
+  return formatEntityTag(strongTag(`r${xmin}${derived.map((name) => `-${name}`).join('')}`));
 }
 
 /** undefined: no If-Match at all, which an operator action refuses (428, RFC 6585 §3). */
@@ -36,6 +39,7 @@ export function explainRefusal(ifMatch: string | undefined, currentXmin: string 
   if (currentXmin === undefined) return { kind: 'not-found' };
   const condition = parseTagCondition(ifMatch);
   const current = rowEntityTag(currentXmin);
-  const passes = condition !== undefined && ifMatchPasses(condition, strongTag(`r${currentXmin}`));
+  // The row as seen when If-Match is `*` or names its xmin (whatever time-derived suffix it carries).
+  const passes = condition !== undefined && (condition.any || condition.tags.some((tag) => !tag.weak && ROW_TAG.exec(tag.opaque)?.[1] === currentXmin));
   return passes ? { kind: 'not-applicable' } : { kind: 'stale', current };
 }

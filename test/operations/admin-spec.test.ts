@@ -105,13 +105,16 @@ test.serial('a parked job is found, read with its entity tag, and retried only w
   );
   t.is(timeline.status, 200);
   const kinds = at<Json[]>(timeline.json, 'entries').map((entry) => `${String(entry['kind'])} ${String(entry['outcome'])}`);
-  t.is(kinds[0], 'created created');
+  // The request that created it comes first (stamped when it arrived), then the creation itself.
+  t.deepEqual(kinds.slice(0, 2), ['request created', 'created created']);
   t.true(kinds.includes('request accepted'), kinds.join(', '));
   t.true(kinds.includes('phase parked'), kinds.join(', '));
 
   // The action: 428 without If-Match, 412 with a stale tag (the current one in ETag), 200 with the tag read.
   const unconditional = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`);
   t.is(unconditional.status, 428);
+  // On a context that does not exist, no If-Match is a 404, as on /contexts/{id}.
+  t.is((await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${tenantId}/contexts/${randomUUID()}/retry`)).status, 404);
   t.is(at(unconditional.json, 'type'), problemType('precondition-required'));
   const stale = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `${self}/retry`, { headers: { 'if-match': '"r1"' } });
   t.is(stale.status, 412);

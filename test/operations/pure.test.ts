@@ -64,6 +64,9 @@ test('If-Match on an operator action: strong row tags only, * for any, nothing i
   t.deepEqual(rowCondition('*'), { any: true });
   t.deepEqual(rowCondition('"r1", W/"r2", "x3", "r4"'), { any: false, xmins: ['1', '4'] });
   t.deepEqual(rowCondition('garbage'), { any: false, xmins: [] });
+  // What the clock changed is in the tag (a GET must not answer 304 for it), the row is the xmin.
+  t.is(rowEntityTag('7', ['expired', 'free']), '"r7-expired-free"');
+  t.deepEqual(rowCondition('"r7-free"'), { any: false, xmins: ['7'] });
 });
 
 test('a refusal is explained from the row as it is now: gone, changed, or not applicable', (t) => {
@@ -72,4 +75,5 @@ test('a refusal is explained from the row as it is now: gone, changed, or not ap
   t.deepEqual(explainRefusal('W/"r6"', '6'), { kind: 'stale', current: '"r6"' });
   t.deepEqual(explainRefusal('"r6"', '6'), { kind: 'not-applicable' });
   t.deepEqual(explainRefusal('*', '6'), { kind: 'not-applicable' });
+  t.deepEqual(explainRefusal('"r6-free"', '6'), { kind: 'not-applicable' });
 });
