@@ -1,3 +1,4 @@
+import type { components } from '../../../sdk/schema.js';
 // The console's only way to the service: the admin API, with the admin token the operator signed
 // in with (kept for this tab only, in sessionStorage). Problems (RFC 9457) become ApiError.
 
@@ -78,87 +79,18 @@ export async function runAudit<T>(reason: string): Promise<T> {
   return (await (await call('POST', `${ADMIN}/audits`, {}, { ...(operator ? { operator } : {}), ...(reason ? { reason } : {}) })).json()) as T;
 }
 
-export interface Link {
-  href: string;
-  title?: string;
-}
-
-export interface OperatorContext {
-  tenantId: string;
-  tenantName: string;
-  id: string;
-  state: string;
-  type: string | null;
-  version: number;
-  attempts: number;
-  lastError: string | null;
-  recoveryPoint: string | null;
-  runAfter: string | null;
-  lockedBy: string | null;
-  lockedUntil: string | null;
-  idempotencyKey: string | null;
-  createdAt: string;
-  updatedAt: string;
-  expiresAt: string;
-  entityTag: string;
-  action?: unknown;
-  result?: unknown;
-  error?: unknown;
-  phaseOutputs?: Record<string, unknown>;
-  _links: Record<string, Link | undefined>;
-}
-
-export interface Delivery {
-  id: number;
-  tenantId: string;
-  contextId: string | null;
-  url: string;
-  eventType: string;
-  attempts: number;
-  nextAttemptAt: string | null;
-  deliveredAt: string | null;
-  lastError: string | null;
-  createdAt: string;
-  entityTag: string;
-  _links: Record<string, Link | undefined>;
-}
-
-export interface TimelineEntry {
-  at: string;
-  kind: string;
-  outcome: string;
-  detail: Record<string, unknown>;
-}
-
-export interface Timeline {
-  context: OperatorContext;
-  entries: TimelineEntry[];
-  deliveries: Delivery[];
-}
-
-export interface Attention {
-  stuckAfterSeconds: number;
-  parked: OperatorContext[];
-  stuck: OperatorContext[];
-  failingEndpoints: { tenantId: string; endpointId: string; url: string; failing: number; oldest: string; lastError: string | null }[];
-  failingDeliveries: Delivery[];
-  lastAudit: { at: string; findings: Record<string, unknown>[] } | null;
-}
-
-export interface MinuteSeries {
-  minutes: string[];
-  series: Record<string, number[]>;
-  sampled?: boolean[];
-}
-
-export interface AuditLogEntry {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  tenantId: string | null;
-  target: string;
-  ifMatch: string | null;
-  outcome: string;
-  detail: Record<string, unknown>;
-}
+// The shapes of the admin API's answers, from openapi.yaml (the generated sdk/schema.d.ts): the
+// page is typed against the contract the spec test holds the service to. Types only: nothing of
+// the SDK reaches the browser.
+type Schemas = components['schemas'];
+export type Link = Schemas['Link'];
+export type OperatorContext = Schemas['OperatorContext'];
+export type Delivery = Schemas['WebhookDelivery'];
+export type TimelineEntry = Schemas['TimelineEntry'];
+export type Timeline = Schemas['ContextTimeline'];
+export type Attention = Schemas['Attention'];
+export type MinuteSeries = Schemas['MinuteSeries'];
+export type AuditLogEntry = Schemas['AuditLogEntry'];
+export type AuditLog = Schemas['AuditLog'];
+export type OperatorContextList = Schemas['OperatorContextList'];
+export type TenantList = Schemas['AdminTenantList'];

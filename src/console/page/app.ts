@@ -1,7 +1,7 @@
 // The operator console's entry: sign in with the admin token (or take it from the #token=…
 // fragment `npm start` prints, which never reaches a server log), then the front page and, for
 // #/tenants/<tenant>/contexts/<id>, that context. Everything comes from the admin API.
-import { ADMIN, ApiError, getJson, operatorName, saveOperatorName, savedToken, saveToken } from './api.js';
+import { ADMIN, ApiError, getJson, operatorName, saveOperatorName, savedToken, saveToken, type TenantList } from './api.js';
 import { contextDetail, type DetailView } from './detail.js';
 import { h, replace } from './dom.js';
 import { attentionView, auditLogView, chartsView, placeholder, searchForm } from './views.js';
@@ -28,7 +28,7 @@ function signIn(problem?: string): void {
 }
 
 async function start(): Promise<void> {
-  let tenants: { items: { id: string; name: string }[] };
+  let tenants: TenantList;
   try {
     tenants = await getJson(`${ADMIN}/tenants`);
   } catch (error) {

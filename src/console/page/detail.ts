@@ -5,16 +5,23 @@ import { act, ADMIN, ApiError, getJson, type Delivery, type OperatorContext, typ
 import { badge, h, json, replace, table, when } from './dom.js';
 
 function describe(entry: TimelineEntry): string {
-  const d = entry.detail;
   switch (entry.kind) {
-    case 'request':
-      return `${String(d['method'])} ${String(d['route'])} → ${String(d['status'])}${d['keyed'] ? ' (Idempotency-Key)' : ''}`;
-    case 'phase':
-      return `phase ${String(d['phase'])} (${String(d['kind'])}), attempt ${String(d['attempt'])} → recovery point ${String(d['recoveryPoint'])}${d['error'] ? `: ${String(d['error'])}` : ''}`;
-    case 'operator':
-      return `${String(d['actor'] ?? 'operator')}${d['reason'] ? ` — “${String(d['reason'])}”` : ''}`;
-    case 'webhook':
-      return `${String(d['eventType'])} to ${String(d['url'])}, ${String(d['attempts'])} attempt(s)${d['lastError'] ? `: ${String(d['lastError'])}` : ''}`;
+    case 'request': {
+      const d = entry.detail;
+      return `${d.method} ${d.route} → ${d.status}${d.keyed ? ' (Idempotency-Key)' : ''}`;
+    }
+    case 'phase': {
+      const d = entry.detail;
+      return `phase ${d.phase} (${d.kind}), attempt ${d.attempt} → recovery point ${d.recoveryPoint}${d.error ? `: ${d.error}` : ''}`;
+    }
+    case 'operator': {
+      const d = entry.detail;
+      return `${d.actor}${d.reason ? ` — “${d.reason}”` : ''}`;
+    }
+    case 'webhook': {
+      const d = entry.detail;
+      return `${d.eventType} to ${d.url}, ${d.attempts} attempt(s)${d.lastError ? `: ${d.lastError}` : ''}`;
+    }
     default:
       return '';
   }

@@ -1,6 +1,6 @@
 // The console's front page: find a context (by id, Idempotency-Key or tenant), what needs a
 // person (parked, stuck, failing webhooks, the last audit's findings), the charts, the audit log.
-import { act, ADMIN, ApiError, getJson, runAudit, type Attention, type AuditLogEntry, type MinuteSeries, type OperatorContext } from './api.js';
+import { act, ADMIN, ApiError, getJson, runAudit, type Attention, type AuditLog, type MinuteSeries, type OperatorContext, type OperatorContextList } from './api.js';
 import { minuteChart } from './charts.js';
 import { badge, clipped, h, replace, short, table, when } from './dom.js';
 
@@ -46,7 +46,7 @@ export function searchForm(tenants: { id: string; name: string }[], onResults: (
       query.set('tenant', tenant.value);
       if (state.value) query.set('state', state.value);
     } else query.set(by.value, text.value.trim());
-    getJson<{ items: OperatorContext[] }>(`${ADMIN}/contexts?${query.toString()}`)
+    getJson<OperatorContextList>(`${ADMIN}/contexts?${query.toString()}`)
       .then((page) => {
         if (page.items.length === 1 && by.value !== 'tenant' && page.items[0]) location.hash = contextHash(page.items[0]);
         onResults(h('section', { class: 'results' }, h('h2', {}, `Found ${page.items.length}`), contextRows(page.items, 'No context matches.')));
@@ -115,7 +115,7 @@ export async function chartsView(width: number): Promise<HTMLElement> {
 }
 
 export async function auditLogView(): Promise<HTMLElement> {
-  const log = await getJson<{ items: AuditLogEntry[] }>(`${ADMIN}/audit-log?limit=20`);
+  const log = await getJson<AuditLog>(`${ADMIN}/audit-log?limit=20`);
   return h(
     'section',
     { class: 'audit-log', id: 'audit-log' },
