@@ -36,6 +36,8 @@ const html = (root: string): string => `<!doctype html>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Operator console — idempotence service</title>
+    <!-- An icon of its own: a browser would otherwise ask for /favicon.ico, which is no route here. -->
+    <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%231d4ed8'/%3E%3C/svg%3E">
     <link rel="stylesheet" href="${root}/uplot.css">
     <link rel="stylesheet" href="${root}/console.css">
     <script src="${root}/uplot.js"></script>

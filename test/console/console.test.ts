@@ -28,7 +28,7 @@ test('an operator finds a parked payment, retries it, and sees it finish', async
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
+    if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url}`);
   });
   await page.addInitScript(() => {
     const refused: string[] = [];
