@@ -1,11 +1,10 @@
-// The admin API (/admin/…) and the console's files, live against openapi.yaml (serially: the
+// The admin API (/admin/…), live against openapi.yaml (serially: the
 // tests share the jobs and the audit log): every answer —
 // success and refusal — has a documented status and matches its schema, and the operator
 // actions keep the If-Match contract (428 without, 412 when stale with the current ETag, 200
 // with the entity tag the GET showed, 409 when the row is as seen but the action does not apply).
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { pino } from 'pino';
 import { defaultActions } from '../../src/app.ts';
 import { problemType } from '../../src/http/problems.ts';
@@ -13,9 +12,8 @@ import { OperationsJournal } from '../../src/operations/journal.ts';
 import { journalPhases } from '../../src/operations/phase-events.ts';
 import type { PaymentProcessor } from '../../src/payments/action.ts';
 import { drainJobs, testWorker } from '../helpers/payments.ts';
-import { limitedServer } from '../helpers/rate-limits.ts';
-import { checkReply } from '../helpers/spec.ts';
-import { ADMIN_TOKEN, at, type Reply, type RequestOptions, startTestServer, type TestServer, withTestServer } from '../helpers/server.ts';
+import { specCaller as caller } from '../helpers/spec-caller.ts';
+import { at, type Reply, withTestServer } from '../helpers/server.ts';
 
 /** A processor that never answers conclusively: every charge's outcome is unknown, so a job with one attempt is parked. */
 const unanswering: PaymentProcessor = {
@@ -33,17 +31,6 @@ const unanswering: PaymentProcessor = {
 const server = withTestServer(test, { actions: defaultActions({ processor: unanswering }) });
 
 type Json = Record<string, unknown>;
-
-/** Sends one request (with the admin token unless told otherwise) and checks the reply against openapi.yaml. */
-function caller(t: ExecutionContext, target: () => TestServer = () => server) {
-  const problems: string[] = [];
-  const call = async (method: string, template: string, path: string, options: RequestOptions = {}): Promise<Reply> => {
-    const reply = await target().request(method, path, { ...options, key: options.key === undefined ? ADMIN_TOKEN : options.key });
-    problems.push(...checkReply(method, template, reply));
-    return reply;
-  };
-  return { call, done: () => t.deepEqual(problems, [], 'every reply matches openapi.yaml') };
-}
 
 /** A payment accepted for `tenant` and run once by a worker whose processor never answers: parked. */
 async function parkedPayment(): Promise<{ tenantId: string; id: string }> {
@@ -73,7 +60,7 @@ async function eventually(read: () => Promise<Reply>, ready: (reply: Reply) => b
 }
 
 test.serial('a parked job is found, read with its entity tag, and retried only with the current tag', async (t) => {
-  const { call, done } = caller(t);
+  const { call, done } = caller(t, () => server);
   const { tenantId, id } = await parkedPayment();
   const self = `/admin/tenants/${tenantId}/contexts/${id}`;
 
@@ -168,7 +155,7 @@ test.serial('a parked job is found, read with its entity tag, and retried only w
 });
 
 test.serial('webhook deliveries are read with their entity tag and sent again only with the current one', async (t) => {
-  const { call, done } = caller(t);
+  const { call, done } = caller(t, () => server);
   const tenant = await server.newTenant('hooks');
   t.is((await tenant.request('POST', '/webhooks', { body: { url: 'https://example.com/admin-spec' } })).status, 201);
   const account = await tenant.createAccount();
@@ -205,7 +192,7 @@ test.serial('webhook deliveries are read with their entity tag and sent again on
 });
 
 test.serial('what needs attention, the charts, the audits, the audit log and the tenants', async (t) => {
-  const { call, done } = caller(t);
+  const { call, done } = caller(t, () => server);
   const parked = await parkedPayment();
   const attention = await call('GET', '/admin/attention', '/admin/attention');
   t.is(attention.status, 200);
@@ -261,73 +248,5 @@ test.serial('what needs attention, the charts, the audits, the audit log and the
   t.is((await call('GET', '/admin/contexts', '/admin/contexts?id=nope')).status, 400);
   t.is((await call('GET', '/admin/contexts', `/admin/contexts?tenant=${parked.tenantId}&state=stuck`)).status, 400);
   t.is((await call('GET', '/admin/contexts', `/admin/contexts?idempotencyKey=${randomUUID()}`)).status, 200);
-  done();
-});
-
-test.serial('the admin API takes the ADMIN_TOKEN only; the console files need none', async (t) => {
-  const { call, done } = caller(t);
-  for (const key of [null, server.tenant.apiKey, `${ADMIN_TOKEN}x`]) {
-    const refused = await call('GET', '/admin/attention', '/admin/attention', { key });
-    t.is(refused.status, 401);
-    t.regex(refused.headers.get('www-authenticate') ?? '', /^Bearer realm="api"/);
-  }
-  t.is((await call('HEAD', '/admin/tenants', '/admin/tenants', { key: null })).status, 401);
-  const action = await call('POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}/retry`, {
-    key: server.tenant.apiKey,
-    headers: { 'if-match': '*' },
-  });
-  t.is(action.status, 401);
-
-  const page = await call('GET', '/console', '/console', { key: null });
-  t.is(page.status, 200);
-  t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
-  t.regex(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
-  t.is((await call('HEAD', '/console', '/console', { key: null })).status, 200);
-  for (const asset of ['uplot.js', 'uplot.css']) {
-    const file = await call('GET', '/console/{asset}', `/console/${asset}`, { key: null });
-    t.is(file.status, 200, asset);
-    t.regex(file.headers.get('content-type') ?? '', asset.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
-  }
-  t.is((await call('HEAD', '/console/{asset}', '/console/uplot.js', { key: null })).status, 200);
-  // The page's own files are served from src/console/page/, once it is there (until then: 500).
-  const pageThere = existsSync('src/console/page/app.ts') && existsSync('src/console/page/console.css');
-  for (const asset of ['app.js', 'api.js', 'console.css']) {
-    t.is((await call('GET', '/console/{asset}', `/console/${asset}`, { key: null })).status, pageThere ? 200 : 500, asset);
-  }
-  t.is((await call('GET', '/console/{asset}', '/console/secrets.js', { key: null })).status, 404);
-  t.is((await call('HEAD', '/console/{asset}', '/console/secrets.js', { key: null })).status, 404);
-  done();
-});
-
-test.serial('without ADMIN_TOKEN there is no administration: 404 to everyone', async (t) => {
-  const off = await startTestServer({ config: { adminToken: undefined, contextTtlSeconds: 86_400 } });
-  t.teardown(() => off.close());
-  const { call, done } = caller(t, () => off);
-  for (const [method, template, path] of [
-    ['GET', '/admin/attention', '/admin/attention'],
-    ['HEAD', '/admin/attention', '/admin/attention'],
-    ['GET', '/admin/contexts', `/admin/contexts?id=${randomUUID()}`],
-    ['GET', '/admin/tenants/{tenantId}/contexts/{id}', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}`],
-    ['POST', '/admin/audits', '/admin/audits'],
-    ['POST', '/admin/tenants/{tenantId}/contexts/{id}/retry', `/admin/tenants/${randomUUID()}/contexts/${randomUUID()}/retry`],
-  ] as const) {
-    t.is((await call(method, template, path)).status, 404, `${method} ${path}`);
-    t.is((await call(method, template, path, { key: null })).status, 404, `${method} ${path} without a token`);
-  }
-  t.is((await call('GET', '/console', '/console', { key: null })).status, 200, 'the page is served all the same');
-  done();
-});
-
-test.serial('the admin API runs under the administrator\'s limits: 429 with Retry-After and RateLimit fields', async (t) => {
-  const limited = await limitedServer(t, { adminRequestsPerSecond: 1, windowSeconds: 3 });
-  const { call, done } = caller(t, () => limited);
-  for (let i = 0; i < 3; i++) t.is((await call('GET', '/admin/attention', '/admin/attention')).status, 200);
-  const refused = await call('GET', '/admin/tenants', '/admin/tenants');
-  t.is(refused.status, 429);
-  t.truthy(refused.headers.get('retry-after'));
-  t.regex(refused.headers.get('ratelimit') ?? '', /^"admin";r=0;t=[1-3]$/);
-  t.deepEqual(at(refused.json, 'violated-policies'), ['admin']);
-  t.is((await call('HEAD', '/admin/tenants', '/admin/tenants')).status, 429);
-  t.is((await call('POST', '/admin/audits', '/admin/audits')).status, 429);
   done();
 });
