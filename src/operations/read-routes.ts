@@ -16,6 +16,7 @@ import { findOperatorContext, OPERATOR_STATES, searchContexts } from './contexts
 import { ADMIN_BASE, adminContextPath, renderAttention, renderDelivery, renderOperatorContext } from './representation.ts';
 import { contextStatesPerMinute, MAX_CHART_MINUTES, requestOutcomesPerMinute } from './stats.ts';
 import { contextDeliveries, contextTimeline } from './timeline.ts';
+import { uuidParam } from './params.ts';
 
 type Query = RouterContext['query'];
 
@@ -76,9 +77,9 @@ export function readRoutes(router: Router, db: Kysely<Database>, actions: Action
   });
 
   router.get('/tenants/:tenantId/contexts/:id/timeline', async (ctx) => {
-    const tenantId = ctx.params['tenantId'] ?? '';
-    const id = ctx.params['id'] ?? '';
-    const row = isUuid(tenantId) && isUuid(id) ? await findOperatorContext(db, tenantId.toLowerCase(), id.toLowerCase()) : undefined;
+    const tenantId = uuidParam(ctx.params['tenantId'], 'Tenant');
+    const id = uuidParam(ctx.params['id'], 'Context');
+    const row = await findOperatorContext(db, tenantId, id);
     if (!row) throw new ProblemError('not-found', `Tenant ${tenantId} has no context ${id}.`);
     const deliveries = await contextDeliveries(db, row.tenant_id, row.id);
     const entries = await contextTimeline(db, row, deliveries);

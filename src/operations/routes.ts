@@ -8,7 +8,6 @@ import type { ActionRegistry } from '../actions/registry.ts';
 import type { TerminalStateHook } from '../contexts/state-writer.ts';
 import type { Database } from '../db/schema.ts';
 import { asAdministrator } from '../http/admin-auth.ts';
-import { isUuid } from '../http/ids.ts';
 import { requireJsonBody } from '../http/json-body.ts';
 import { HAL_JSON } from '../http/media.ts';
 import { ProblemError } from '../http/problems.ts';
@@ -22,6 +21,7 @@ import { readRoutes } from './read-routes.ts';
 import { findOperatorContext } from './contexts.ts';
 import { ADMIN_BASE, adminContextPath, operatorContextTag, renderDelivery, renderOperatorContext } from './representation.ts';
 import { findDelivery } from './timeline.ts';
+import { deliveryParam, uuidParam } from './params.ts';
 import type { PhaseObservation } from '../phases/runner.ts';
 
 export interface AdminRouteDeps {
@@ -41,11 +41,6 @@ const actionBody = bodyValidator<{ operator?: string; reason?: string }>({
   properties: { operator: { type: 'string', minLength: 1, maxLength: 100 }, reason: { type: 'string', maxLength: 500 } },
   additionalProperties: false,
 });
-
-function uuidParam(value: string | undefined, name: string): string {
-  if (value === undefined || !isUuid(value)) throw new ProblemError('not-found', `${name} "${value ?? ''}" is not a UUID, so nothing has it.`);
-  return value.toLowerCase();
-}
 
 /** The body and If-Match of an action; without If-Match, 404 for a row that does not exist (as on /contexts/{id}), else 428. */
 async function operatorRequest(ctx: RouterContext, exists: () => Promise<boolean>): Promise<OperatorRequest> {
@@ -110,9 +105,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     await answer(ctx, verdict, `context ${id}`, async (value) => ({ ...value, context: await contextAfter(tenantId, id) }));
   });
   router.post('/webhook-deliveries/:id/redeliver', async (ctx) => {
-    const text = ctx.params['id'] ?? '';
-    if (!/^\d{1,15}$/.test(text)) throw new ProblemError('not-found', `Webhook delivery "${text}" is not a delivery number, so there is none.`);
-    const id = Number(text);
+    const id = deliveryParam(ctx.params['id']);
     const verdict = await redeliverWebhook(db, await operatorRequest(ctx, async () => (await findDelivery(db, id)) !== undefined), id);
     await answer(ctx, verdict, `webhook delivery ${id}`, async (value) => {
       const row = await findDelivery(db, id);
@@ -137,9 +130,9 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     ctx.set('Content-Location', adminContextPath(tenantId, id, base));
   });
   router.get('/webhook-deliveries/:id', async (ctx) => {
-    const text = ctx.params['id'] ?? '';
-    const row = /^\d{1,15}$/.test(text) ? await findDelivery(db, Number(text)) : undefined;
-    if (!row) throw new ProblemError('not-found', `There is no webhook delivery "${text}".`);
+    const id = deliveryParam(ctx.params['id']);
+    const row = await findDelivery(db, id);
+    if (!row) throw new ProblemError('not-found', `There is no webhook delivery ${id}.`);
     sendConditionalRead(ctx, JSON.stringify(renderDelivery(row, base)), rowEntityTag(row.row_tag));
   });
   return router;
